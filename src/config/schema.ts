@@ -122,6 +122,11 @@ export const MqttSchema = Type.Object(
       default: true,
       description: 'Support MQTT 5 subscription identifiers.',
     }),
+    response_information: Type.String({
+      default: 'response/${clientid}',
+      description:
+        'Response Information for MQTT 5 clients that request it ("" = never sent); ${clientid} becomes the client id.',
+    }),
     shared_subscription_available: Type.Boolean({
       default: true,
       description: 'Support $share subscriptions.',

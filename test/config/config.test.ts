@@ -61,6 +61,7 @@ describe('config - defaults', () => {
       wildcard_subscription_available: true,
       subscription_identifier_available: true,
       shared_subscription_available: true,
+      response_information: 'response/${clientid}',
     });
   });
 
@@ -122,6 +123,7 @@ mqtt:
   wildcard_subscription_available: false
   subscription_identifier_available: false
   shared_subscription_available: false
+  response_information: 'reply/\${clientid}/'
 storage:
   type: memory
 `;
@@ -152,6 +154,7 @@ storage:
         wildcard_subscription_available: false,
         subscription_identifier_available: false,
         shared_subscription_available: false,
+        response_information: 'reply/${clientid}/',
       },
       storage: { type: 'memory' },
     });

@@ -1,0 +1,41 @@
+/** The protocol limits and capabilities a connection enforces and announces (from config `mqtt`). */
+export interface ProtocolOptions {
+  maxPacketSize: number;
+  maxKeepalive: number;
+  receiveMaximum: number;
+  maxInflight: number;
+  topicAliasMaximum: number;
+  maxSessionExpiry: number;
+  maxTopicLevels: number;
+  maxClientIdLength: number;
+  /** Seconds a new socket has to send CONNECT. */
+  connectTimeout: number;
+  maximumQos: 0 | 1 | 2;
+  retainAvailable: boolean;
+  wildcardSubscriptionAvailable: boolean;
+  subscriptionIdentifierAvailable: boolean;
+  sharedSubscriptionAvailable: boolean;
+  /** Response Information template for clients that request it ('' = none); `${clientid}` is substituted. */
+  responseInformation: string;
+  /** Bytes buffered on a socket before the connection counts as congested. */
+  writeHighWaterMark: number;
+}
+
+export const defaultProtocolOptions: ProtocolOptions = {
+  maxPacketSize: 1_048_576,
+  maxKeepalive: 65_535,
+  receiveMaximum: 32,
+  maxInflight: 32,
+  topicAliasMaximum: 10,
+  maxSessionExpiry: 0xffffffff,
+  maxTopicLevels: 128,
+  maxClientIdLength: 65_535,
+  connectTimeout: 10,
+  maximumQos: 2,
+  retainAvailable: true,
+  wildcardSubscriptionAvailable: true,
+  subscriptionIdentifierAvailable: true,
+  sharedSubscriptionAvailable: true,
+  responseInformation: 'response/${clientid}',
+  writeHighWaterMark: 1_048_576,
+};

@@ -1,0 +1,262 @@
+import { isExpired, type Message } from '../broker/message.js';
+import type { QoS, Will } from '../codec/index.js';
+import { Deque } from './deque.js';
+
+/** A subscription as the session holds it (MQTT 5 options for every protocol version). */
+export interface Subscription {
+  /** The filter as the client sent it (with a `$share/{group}/` prefix for shared subscriptions). */
+  readonly filter: string;
+  /** The filter matched against topics (without the `$share/{group}/` prefix). */
+  readonly topicFilter: string;
+  /** Share group name for shared subscriptions. */
+  readonly group: string | undefined;
+  readonly qos: QoS;
+  readonly noLocal: boolean;
+  readonly retainAsPublished: boolean;
+  readonly retainHandling: 0 | 1 | 2;
+  /** MQTT 5 Subscription Identifier (1..268,435,455). */
+  readonly subscriptionId: number | undefined;
+}
+
+/** One message on its way to this session's client. */
+export interface Delivery {
+  readonly msg: Message;
+  readonly qos: QoS;
+  /** The RETAIN flag to send. */
+  readonly retain: boolean;
+  readonly subscriptionIds: number[] | undefined;
+}
+
+/** A QoS 1/2 delivery with its packet id. state 0: PUBLISH sent, awaiting PUBACK/PUBREC; 1: PUBREL sent. */
+export interface Inflight extends Delivery {
+  readonly packetId: number;
+  state: 0 | 1;
+}
+
+/** The live connection as a session sees it: the protocol layer implements it. */
+export interface Outlet {
+  /** Sends a PUBLISH; returns false when it could not be sent (too large for the client): drop it. */
+  sendPublish(d: Delivery, packetId: number, dup: boolean): boolean;
+  sendPubrel(packetId: number): void;
+  /** True while the socket's write buffer is over its limit: hold QoS 0 back (queue) until drain. */
+  readonly congested: boolean;
+  /** The client's Receive Maximum combined with the server's max_inflight. */
+  readonly sendWindow: number;
+}
+
+export interface SessionLimits {
+  maxQueued: number;
+  queueQos0: boolean;
+  dropPolicy: 'drop_oldest' | 'drop_newest';
+}
+
+export interface SessionObserver {
+  delivered(session: Session, msg: Message): void;
+  acked(session: Session, msg: Message): void;
+  dropped(
+    session: Session,
+    msg: Message,
+    reason: 'queue_full' | 'expired' | 'too_large' | 'qos0_offline',
+  ): void;
+}
+
+/**
+ * A client's session: subscriptions, the outbound queue and in-flight window, and the inbound QoS 2
+ * state. Pure domain state, no I/O: time comes in as arguments; a connection attaches as an `Outlet`.
+ */
+export class Session {
+  readonly clientId: string;
+  /** Session Expiry Interval in seconds; 0xFFFFFFFF never expires. */
+  expiryInterval: number;
+  readonly subscriptions = new Map<string, Subscription>();
+  /** Outbound QoS 1/2 messages awaiting acknowledgement, in send order. */
+  readonly inflight = new Map<number, Inflight>();
+  /** Deliveries waiting for the client (offline, window full or congested). */
+  readonly queue = new Deque<Delivery>();
+  /** Inbound QoS 2 packet ids received (PUBREC sent), awaiting PUBREL. */
+  readonly awaitingRel = new Set<number>();
+  outlet: Outlet | undefined;
+  /** The will of the last connection, pending after it ended abnormally (with a Will Delay). */
+  pendingWill: Will | undefined;
+  /** Timers owned by the broker (expiry, delayed will). */
+  expiryTimer: ReturnType<typeof setTimeout> | undefined;
+  willTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When the session lost its connection (clock ms), 0 while connected. */
+  disconnectedAt = 0;
+  droppedCount = 0;
+  private nextId = 1;
+  private readonly limits: SessionLimits;
+  private readonly observer: SessionObserver;
+  private readonly now: () => number;
+
+  constructor(
+    clientId: string,
+    expiryInterval: number,
+    limits: SessionLimits,
+    observer: SessionObserver,
+    now: () => number,
+  ) {
+    this.clientId = clientId;
+    this.expiryInterval = expiryInterval;
+    this.limits = limits;
+    this.observer = observer;
+    this.now = now;
+  }
+
+  get online(): boolean {
+    return this.outlet !== undefined;
+  }
+
+  /** Routes one delivery to the client: sent now if the window allows, else queued (bounded). */
+  deliver(d: Delivery): void {
+    const o = this.outlet;
+    if (o === undefined) {
+      if (d.qos === 0 && !this.limits.queueQos0) {
+        this.observer.dropped(this, d.msg, 'qos0_offline');
+        return;
+      }
+      this.enqueue(d);
+      return;
+    }
+    if (this.queue.length === 0 && !o.congested) {
+      if (d.qos === 0) {
+        if (o.sendPublish(d, 0, false)) this.observer.delivered(this, d.msg);
+        else this.observer.dropped(this, d.msg, 'too_large');
+        return;
+      }
+      if (this.inflight.size < o.sendWindow) {
+        this.sendNew(o, d);
+        return;
+      }
+    }
+    this.enqueue(d);
+  }
+
+  private enqueue(d: Delivery): void {
+    const max = this.limits.maxQueued;
+    if (max > 0 && this.queue.length >= max) {
+      this.droppedCount++;
+      if (this.limits.dropPolicy === 'drop_newest') {
+        this.observer.dropped(this, d.msg, 'queue_full');
+        return;
+      }
+      const old = this.queue.shift()!;
+      this.observer.dropped(this, old.msg, 'queue_full');
+    }
+    this.queue.push(d);
+  }
+
+  private sendNew(o: Outlet, d: Delivery): void {
+    const id = this.allocateId();
+    const entry: Inflight = {
+      msg: d.msg,
+      qos: d.qos,
+      retain: d.retain,
+      subscriptionIds: d.subscriptionIds,
+      packetId: id,
+      state: 0,
+    };
+    this.inflight.set(id, entry);
+    if (o.sendPublish(entry, id, false)) {
+      this.observer.delivered(this, d.msg);
+    } else {
+      // Too large for this client: discard as if delivered [MQTT-3.1.2-25].
+      this.inflight.delete(id);
+      this.observer.dropped(this, d.msg, 'too_large');
+    }
+  }
+
+  /** A packet id not in use by an outbound QoS 1/2 flow [MQTT-2.2.1-3]. Call only with a free id. */
+  private allocateId(): number {
+    for (;;) {
+      const id = this.nextId;
+      this.nextId = id === 65535 ? 1 : id + 1;
+      if (!this.inflight.has(id)) return id;
+    }
+  }
+
+  /** Sends what the window and the socket allow from the queue. */
+  pump(): void {
+    const o = this.outlet;
+    if (o === undefined) return;
+    const now = this.now();
+    while (this.queue.length > 0 && !o.congested) {
+      const d = this.queue.peek()!;
+      if (isExpired(d.msg, now)) {
+        this.queue.shift();
+        this.observer.dropped(this, d.msg, 'expired');
+        continue;
+      }
+      if (d.qos === 0) {
+        this.queue.shift();
+        if (o.sendPublish(d, 0, false)) this.observer.delivered(this, d.msg);
+        else this.observer.dropped(this, d.msg, 'too_large');
+        continue;
+      }
+      if (this.inflight.size >= o.sendWindow || this.inflight.size >= 65535) break;
+      this.queue.shift();
+      this.sendNew(o, d);
+    }
+  }
+
+  /** PUBACK from the client. Returns false if no QoS 1 flow had that id. */
+  onPuback(id: number): boolean {
+    const e = this.inflight.get(id);
+    if (e === undefined || e.qos !== 1) return false;
+    this.inflight.delete(id);
+    this.observer.acked(this, e.msg);
+    this.pump();
+    return true;
+  }
+
+  /**
+   * PUBREC from the client. Returns 'pubrel' when a PUBREL must be sent, 'done' when the flow ended (an
+   * error reason code), or 'unknown' for an id with no QoS 2 flow (answer PUBREL 0x92).
+   */
+  onPubrec(id: number, reasonCode: number): 'pubrel' | 'done' | 'unknown' {
+    const e = this.inflight.get(id);
+    if (e === undefined || e.qos !== 2) return 'unknown';
+    if (reasonCode >= 0x80) {
+      this.inflight.delete(id);
+      this.pump();
+      return 'done';
+    }
+    e.state = 1;
+    return 'pubrel';
+  }
+
+  /** PUBCOMP from the client. */
+  onPubcomp(id: number): boolean {
+    const e = this.inflight.get(id);
+    if (e === undefined || e.qos !== 2 || e.state !== 1) return false;
+    this.inflight.delete(id);
+    this.observer.acked(this, e.msg);
+    this.pump();
+    return true;
+  }
+
+  /** A connection takes the session: resend unacknowledged messages (DUP=1) and PUBRELs, then the queue. */
+  attach(o: Outlet): void {
+    this.outlet = o;
+    this.disconnectedAt = 0;
+    const now = this.now();
+    for (const e of this.inflight.values()) {
+      if (e.state === 1) {
+        o.sendPubrel(e.packetId);
+      } else if (isExpired(e.msg, now) && e.qos === 1) {
+        // MQTT 5 lets expired messages go; a QoS 2 flow already started is completed.
+        this.inflight.delete(e.packetId);
+        this.observer.dropped(this, e.msg, 'expired');
+      } else if (!o.sendPublish(e, e.packetId, true)) {
+        this.inflight.delete(e.packetId);
+        this.observer.dropped(this, e.msg, 'too_large');
+      }
+    }
+    this.pump();
+  }
+
+  detach(now: number): void {
+    this.outlet = undefined;
+    this.disconnectedAt = now;
+  }
+}
