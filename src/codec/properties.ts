@@ -1,5 +1,5 @@
-import { MAX_VARINT, PacketType } from './constants.js';
-import { malformed, protocolError } from './errors.js';
+import { MAX_VARINT, PacketType, ReasonCode } from './constants.js';
+import { CodecError, malformed, protocolError } from './errors.js';
 import type { Properties, UserProperty } from './packets.js';
 import { type Reader, utf8Length, varintSize, type Writer } from './wire.js';
 
@@ -150,7 +150,10 @@ export function readProperties(r: Reader, ptype: number): Properties | undefined
       }
       case 'u16': {
         const v = r.u16(d.name);
-        if (v === 0 && (id === 0x21 || id === 0x23)) throw protocolError(`${d.name} must not be 0`);
+        if (v === 0 && id === 0x21) throw protocolError(`${d.name} must not be 0`);
+        // Topic Alias 0 is not permitted [MQTT-3.3.2-8]: answered with 0x94 Topic Alias invalid, as Mosquitto does.
+        if (v === 0 && id === 0x23)
+          throw new CodecError(ReasonCode.TopicAliasInvalid, `${d.name} must not be 0`);
         (props as Record<string, unknown>)[d.key] = v;
         break;
       }

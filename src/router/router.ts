@@ -2,6 +2,21 @@ import type { Message } from '../broker/message.js';
 import type { QoS } from '../codec/index.js';
 import type { Delivery, Session, Subscription } from '../session/session.js';
 import { TopicTrie } from '../topic/index.js';
+import { SharedGroup, type ShareStrategy } from './shared.js';
+
+export interface RouterOptions {
+  /** Default strategy of shared subscription groups. */
+  sharedStrategy: ShareStrategy;
+  /** Per-group overrides by group name. */
+  sharedGroups: Record<string, ShareStrategy>;
+  random: () => number;
+}
+
+const defaultRouterOptions: RouterOptions = {
+  sharedStrategy: 'round_robin',
+  sharedGroups: {},
+  random: Math.random,
+};
 
 /** One session's deliveries for one message, folded over all its matching subscriptions. */
 interface Match {
@@ -16,38 +31,95 @@ interface Match {
  * topic does not grow with the number of subscribers per filter. `route` folds overlapping subscriptions of
  * one session into a single delivery at the highest granted QoS, carrying every matching Subscription
  * Identifier [MQTT-3.3.4-4] (MQTT 3.1.1 [MQTT-3.3.5-1] likewise).
+ *
+ * Shared subscriptions live in a second trie of groups (group name + filter): a matching message goes to one
+ * member of each matching group, independently of normal subscriptions (MQTT 5.0 §4.8.2).
  */
 export class Router {
   private readonly trie = new TopicTrie<Session, Subscription>();
+  private readonly sharedTrie = new TopicTrie<SharedGroup, SharedGroup>();
+  private readonly groups = new Map<string, SharedGroup>();
   private readonly matches = new Map<Session, Match>();
+  private readonly picked: [Session, Delivery][] = [];
+  private readonly opts: RouterOptions;
   private msg: Message | undefined;
 
+  constructor(opts: Partial<RouterOptions> = {}) {
+    this.opts = { ...defaultRouterOptions, ...opts };
+  }
+
   get subscriptionCount(): number {
-    return this.trie.size;
+    let n = this.trie.size;
+    for (const g of this.groups.values()) n += g.size;
+    return n;
+  }
+
+  get sharedGroupCount(): number {
+    return this.groups.size;
   }
 
   /** Adds or replaces a session's subscription. Returns true if the session had no subscription to this filter. */
   add(session: Session, sub: Subscription): boolean {
-    return this.trie.add(sub.topicFilter, session, sub);
+    if (sub.group === undefined) return this.trie.add(sub.topicFilter, session, sub);
+    const key = groupKey(sub.group, sub.topicFilter);
+    let g = this.groups.get(key);
+    if (g === undefined) {
+      const strategy = this.opts.sharedGroups[sub.group] ?? this.opts.sharedStrategy;
+      g = new SharedGroup(sub.group, sub.topicFilter, strategy, this.opts.random);
+      this.groups.set(key, g);
+      this.sharedTrie.add(sub.topicFilter, g, g);
+    }
+    return g.add(session, sub);
   }
 
   remove(session: Session, sub: Subscription): boolean {
-    return this.trie.remove(sub.topicFilter, session);
+    if (sub.group === undefined) return this.trie.remove(sub.topicFilter, session);
+    const key = groupKey(sub.group, sub.topicFilter);
+    const g = this.groups.get(key);
+    if (g === undefined || !g.remove(session)) return false;
+    if (g.size === 0) {
+      this.groups.delete(key);
+      this.sharedTrie.remove(sub.topicFilter, g);
+    }
+    return true;
+  }
+
+  /** The shared group of `d` (if it still exists) gives `d` to another member than `from`. */
+  redispatch(d: Delivery, from: Session, deliver: (session: Session, d: Delivery) => void): boolean {
+    const ref = d.share;
+    if (ref === undefined) return false;
+    const g = this.groups.get(groupKey(ref.name, ref.filter));
+    const target = g?.pick(d.msg, from);
+    if (g === undefined || target === undefined) return false;
+    deliver(target, sharedDelivery(d.msg, g.subs.get(target)!, g));
+    return true;
   }
 
   /** Matches `msg.topic` and hands one folded Delivery per matching session to `deliver`. */
   route(msg: Message, deliver: (session: Session, d: Delivery) => void): number {
     this.msg = msg;
     this.trie.match(msg.topic, this.visit);
+    if (this.groups.size > 0) this.sharedTrie.match(msg.topic, this.visitShared);
     this.msg = undefined;
     const n = this.matches.size;
-    if (n === 0) return 0;
     for (const m of this.matches.values()) {
       deliver(m.session, { msg, qos: m.qos, retain: m.retain, subscriptionIds: m.subscriptionIds });
     }
-    this.matches.clear();
-    return n;
+    if (n > 0) this.matches.clear();
+    const picked = this.picked;
+    if (picked.length === 0) return n;
+    for (const [s, d] of picked) deliver(s, d);
+    const total = n + picked.length;
+    picked.length = 0;
+    return total;
   }
+
+  private readonly visitShared = (g: SharedGroup): void => {
+    const msg = this.msg!;
+    const s = g.pick(msg);
+    if (s === undefined) return;
+    this.picked.push([s, sharedDelivery(msg, g.subs.get(s)!, g)]);
+  };
 
   private readonly visit = (session: Session, sub: Subscription): void => {
     const msg = this.msg!;
@@ -69,5 +141,19 @@ export class Router {
     if (qos > m.qos) m.qos = qos;
     if (retain) m.retain = true;
     if (sub.subscriptionId !== undefined) (m.subscriptionIds ??= []).push(sub.subscriptionId);
+  };
+}
+
+function groupKey(group: string, filter: string): string {
+  return `${group}\u0000${filter}`;
+}
+
+function sharedDelivery(msg: Message, sub: Subscription, g: SharedGroup): Delivery {
+  return {
+    msg,
+    qos: (sub.qos < msg.qos ? sub.qos : msg.qos) as QoS,
+    retain: sub.retainAsPublished && msg.retain,
+    subscriptionIds: sub.subscriptionId !== undefined ? [sub.subscriptionId] : undefined,
+    share: g,
   };
 }

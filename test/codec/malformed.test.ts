@@ -330,7 +330,7 @@ const CASES: Case[] = [
     name: '[MQTT-3.3.2-8] Topic Alias 0 is not permitted',
     version: 5,
     hex: '30 07 00 01 61 03 23 00 00',
-    rc: PROTOCOL,
+    rc: 0x94,
     message: 'Topic Alias must not be 0',
   },
   {
