@@ -1,9 +1,12 @@
 import type { QoS, Will } from '../codec/index.js';
 import { Hooks } from '../hooks/hooks.js';
+import type { Durability, Store } from '../persistence/store.js';
 import { RetainedStore } from '../retain/retained-store.js';
 import { Router } from '../router/router.js';
+import type { ShareStrategy } from '../router/shared.js';
 import { type Delivery, Session, type SessionObserver, type Subscription } from '../session/session.js';
 import { forwardedProperties, type Message } from './message.js';
+import { Persistence } from './persistence.js';
 
 /** Session Expiry Interval meaning "never expires". */
 export const NEVER_EXPIRES = 0xffffffff;
@@ -15,6 +18,9 @@ export interface BrokerOptions {
   retainAvailable: boolean;
   maxRetainedMessages: number;
   maxRetainedPayload: number;
+  /** Shared subscriptions: default strategy and per-group overrides. */
+  sharedStrategy?: ShareStrategy;
+  sharedGroups?: Record<string, ShareStrategy>;
 }
 
 /** Injected time source, so tests can drive timers. */
@@ -57,6 +63,15 @@ export class Stats {
   'connections.rejected' = 0;
   'sessions.expired' = 0;
   'wills.published' = 0;
+  /** Bytes read from / written to client streams (counted by the transport). */
+  'bytes.received' = 0;
+  'bytes.sent' = 0;
+  /** Packets from / to clients by MQTT packet type (index 1..15), counted by the transport. */
+  readonly packetsReceived = new Float64Array(16);
+  readonly packetsSent = new Float64Array(16);
+  /** PUBLISH packets from / to clients by QoS (index 0..2), counted by the transport. */
+  readonly publishReceived = new Float64Array(3);
+  readonly publishSent = new Float64Array(3);
 }
 
 /** Largest delay setTimeout takes; longer ones are chained. */
@@ -70,18 +85,24 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 export class Broker {
   readonly options: BrokerOptions;
   readonly hooks = new Hooks();
-  readonly router = new Router();
+  readonly router: Router;
   readonly retained: RetainedStore;
   readonly sessions = new Map<string, Session>();
   readonly clients = new Map<string, ClientHandle>();
   readonly stats = new Stats();
   readonly clock: Clock;
+  /** Durable write-through, when a store is attached (`attachStore`). */
+  persistence: Persistence | undefined;
   private readonly observer: SessionObserver;
   private closed = false;
 
   constructor(options: BrokerOptions, clock: Clock = systemClock) {
     this.options = options;
     this.clock = clock;
+    this.router = new Router({
+      sharedStrategy: options.sharedStrategy ?? 'round_robin',
+      sharedGroups: options.sharedGroups ?? {},
+    });
     this.retained = new RetainedStore({
       maxMessages: options.maxRetainedMessages,
       maxPayload: options.maxRetainedPayload,
@@ -106,13 +127,24 @@ export class Broker {
 
   /** The publish pipeline: hooks, retained store, then one delivery per matching session. */
   publish(msg: Message): number {
-    this.stats['messages.received']++;
+    // The broker's own messages ($SYS, from '') are not counted as received or dropped.
+    const counted = msg.from !== '';
+    if (counted) this.stats['messages.received']++;
     if (this.hooks.has('message.publish')) this.hooks.emit('message.publish', msg);
     if (msg.retain && this.options.retainAvailable) {
-      if (this.retained.set(msg) === 'stored') this.stats['messages.retained']++;
+      const p = this.persistence;
+      const old = p !== undefined ? this.retained.get(msg.topic) : undefined;
+      const r = this.retained.set(msg);
+      if (r === 'stored' && counted) {
+        // $SYS values (from '') are republished at start: neither counted nor persisted.
+        this.stats['messages.retained']++;
+        p?.retainedSet(msg.topic, msg, old);
+      } else if (r === 'deleted' && old !== undefined) {
+        p?.retainedDeleted(msg.topic, old);
+      }
     }
     const n = this.router.route(msg, deliverTo);
-    if (n === 0) this.stats['messages.dropped.no_subscribers']++;
+    if (n === 0 && counted) this.stats['messages.dropped.no_subscribers']++;
     return n;
   }
 
@@ -148,21 +180,16 @@ export class Broker {
       }
     }
     if (session === undefined) {
-      session = new Session(
-        clientId,
-        expiryInterval,
-        {
-          maxQueued: this.options.maxQueuedMessages,
-          queueQos0: this.options.queueQos0Messages,
-          dropPolicy: this.options.queueDropPolicy,
-        },
-        this.observer,
-        this.clock.now,
-      );
+      session = new Session(clientId, expiryInterval, this.sessionLimits(), this.observer, this.clock.now);
       this.sessions.set(clientId, session);
       if (this.hooks.has('session.created')) this.hooks.emit('session.created', clientId);
     }
     session.expiryInterval = expiryInterval;
+    if (this.persistence !== undefined && expiryInterval > 0) {
+      session.journal = this.persistence;
+      session.disconnectedAt = 0;
+      this.persistence.saveSession(session);
+    }
     return { session, present };
   }
 
@@ -179,28 +206,45 @@ export class Broker {
       return;
     }
     session.detach(this.clock.now());
+    if (this.closed) {
+      // Shutting down: persistent sessions stay in the store as they are; wills are not published.
+      if (session.expiryInterval === 0) this.endSession(session, 'server shutdown');
+      else if (session.journal !== undefined) this.persistence!.saveSession(session);
+      return;
+    }
+    // Messages for shared subscriptions that this client has not received go to another member.
+    this.redispatchShared(session);
     const delay = will?.properties?.willDelayInterval ?? 0;
     if (will !== undefined && (delay === 0 || session.expiryInterval === 0)) {
       this.publishWill(session.clientId, will);
       will = undefined;
     }
-    if (session.expiryInterval === 0 || this.closed) {
-      if (this.closed) session.pendingWill = undefined;
+    if (session.expiryInterval === 0) {
       this.endSession(session, 'expired');
       return;
     }
-    if (will !== undefined) {
-      session.pendingWill = will;
-      const ms = Math.min(delay, session.expiryInterval) * 1000;
-      session.willTimer = this.after(ms, () => {
+    session.pendingWill = will;
+    if (session.journal !== undefined) this.persistence!.saveSession(session);
+    this.scheduleExpiry(
+      session,
+      Math.min(delay, session.expiryInterval) * 1000,
+      session.expiryInterval * 1000,
+    );
+  }
+
+  /** Timers of a disconnected session: the pending will after `willMs`, the end of the session after `expiryMs`. */
+  private scheduleExpiry(session: Session, willMs: number, expiryMs: number): void {
+    if (session.pendingWill !== undefined) {
+      session.willTimer = this.after(Math.max(0, willMs), () => {
         session.willTimer = undefined;
         const w = session.pendingWill;
         session.pendingWill = undefined;
+        if (session.journal !== undefined) this.persistence!.saveSession(session);
         if (w !== undefined) this.publishWill(session.clientId, w);
       });
     }
     if (session.expiryInterval !== NEVER_EXPIRES) {
-      session.expiryTimer = this.after(session.expiryInterval * 1000, () => {
+      session.expiryTimer = this.after(Math.max(0, expiryMs), () => {
         session.expiryTimer = undefined;
         if (this.sessions.get(session.clientId) === session && !session.online) {
           this.stats['sessions.expired']++;
@@ -210,10 +254,23 @@ export class Broker {
     }
   }
 
+  private sessionLimits() {
+    return {
+      maxQueued: this.options.maxQueuedMessages,
+      queueQos0: this.options.queueQos0Messages,
+      dropPolicy: this.options.queueDropPolicy,
+    };
+  }
+
   /** Ends a session: its subscriptions go, a pending will is published [MQTT-3.1.2-8]. */
   endSession(session: Session, reason: string): void {
     this.cancelTimers(session);
     for (const sub of session.subscriptions.values()) this.router.remove(session, sub);
+    this.redispatchShared(session);
+    if (session.journal !== undefined) {
+      this.persistence!.deleteSession(session);
+      session.journal = undefined;
+    }
     session.subscriptions.clear();
     session.queue.clear();
     session.inflight.clear();
@@ -222,6 +279,19 @@ export class Broker {
     session.pendingWill = undefined;
     if (w !== undefined) this.publishWill(session.clientId, w);
     if (this.hooks.has('session.terminated')) this.hooks.emit('session.terminated', session.clientId, reason);
+  }
+
+  /**
+   * Gives the shared-subscription deliveries a session holds (queued, or sent without acknowledgement) to
+   * other members of their groups; those with no other member stay with the session.
+   */
+  private redispatchShared(session: Session): void {
+    const taken = session.takeShared();
+    for (const d of taken) {
+      if (!this.router.redispatch(d, session, deliverTo) && this.sessions.get(session.clientId) === session) {
+        session.deliver(d);
+      }
+    }
   }
 
   private cancelTimers(session: Session): void {
@@ -264,6 +334,7 @@ export class Broker {
     const existed = session.subscriptions.has(sub.filter);
     session.subscriptions.set(sub.filter, sub);
     this.router.add(session, sub);
+    if (session.journal !== undefined) this.persistence!.saveSession(session);
     if (this.hooks.has('session.subscribed'))
       this.hooks.emit('session.subscribed', session.clientId, sub.filter, sub.qos);
     return existed;
@@ -275,6 +346,7 @@ export class Broker {
     if (sub === undefined) return false;
     session.subscriptions.delete(filter);
     this.router.remove(session, sub);
+    if (session.journal !== undefined) this.persistence!.saveSession(session);
     if (this.hooks.has('session.unsubscribed'))
       this.hooks.emit('session.unsubscribed', session.clientId, filter);
     return true;
@@ -292,12 +364,76 @@ export class Broker {
     }));
   }
 
-  /** Stops the broker: every client is disconnected with Server shutting down (0x8B). */
-  close(): void {
+  /** Stops the broker: every client is disconnected with Server shutting down (0x8B); the store is closed. */
+  async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     for (const c of [...this.clients.values()]) c.disconnect(0x8b, 'server shutting down');
     for (const s of this.sessions.values()) this.cancelTimers(s);
+    await this.persistence?.store.close();
+  }
+
+  /**
+   * Attaches durable storage and restores what it holds: persistent sessions (subscriptions, queues, in-flight
+   * messages to resend with DUP, inbound QoS 2 state, pending wills) and retained messages. Session expiry and
+   * Will Delay count the time the broker was down. Call before accepting connections.
+   */
+  async attachStore(store: Store, durability: Durability): Promise<void> {
+    const state = await store.load();
+    const p = new Persistence(store, durability);
+    this.persistence = p;
+    for (const [id, msg] of state.messages) p.adopt(id, msg);
+    for (const [, id] of state.retained) {
+      const msg = state.messages.get(id)!;
+      this.retained.set(msg);
+      p.addRef(msg);
+    }
+    const now = this.clock.now();
+    for (const rec of state.sessions) {
+      const s = new Session(
+        rec.clientId,
+        rec.expiryInterval,
+        this.sessionLimits(),
+        this.observer,
+        this.clock.now,
+      );
+      s.journal = p;
+      this.sessions.set(rec.clientId, s);
+      for (const sub of rec.subscriptions) {
+        s.subscriptions.set(sub.filter, sub);
+        this.router.add(s, sub);
+      }
+      let next = 1;
+      for (const e of state.entries.get(rec.clientId) ?? []) {
+        const msg = state.messages.get(e.msgId)!;
+        p.addRef(msg);
+        const d: Delivery = {
+          msg,
+          qos: e.qos,
+          retain: e.retain,
+          subscriptionIds: e.subscriptionIds,
+          seq: e.seq,
+        };
+        if (e.state === 0) s.queue.push(d);
+        else s.inflight.set(e.packetId, { ...d, packetId: e.packetId, state: e.state === 2 ? 1 : 0 });
+        if (e.seq >= next) next = e.seq + 1;
+      }
+      p.setSeq(s, next);
+      for (const id of state.rels.get(rec.clientId) ?? []) s.awaitingRel.add(id);
+      s.pendingWill = rec.pendingWill;
+      // A session that was connected when the broker stopped counts as disconnected now.
+      s.disconnectedAt = rec.disconnectedAt > 0 ? rec.disconnectedAt : now;
+      const since = now - s.disconnectedAt;
+      const expiryMs = s.expiryInterval * 1000 - since;
+      if (s.expiryInterval !== NEVER_EXPIRES && expiryMs <= 0) {
+        this.endSession(s, 'expired while the broker was down');
+        continue;
+      }
+      const willDelay = (s.pendingWill?.properties?.willDelayInterval ?? 0) * 1000;
+      this.scheduleExpiry(s, Math.min(willDelay, s.expiryInterval * 1000) - since, expiryMs);
+      if (rec.disconnectedAt === 0) p.saveSession(s);
+    }
+    p.sweep();
   }
 
   get isClosed(): boolean {

@@ -18,6 +18,12 @@ export interface Subscription {
   readonly subscriptionId: number | undefined;
 }
 
+/** A shared subscription group, as a delivery refers to it (the router owns the groups). */
+export interface ShareRef {
+  readonly name: string;
+  readonly filter: string;
+}
+
 /** One message on its way to this session's client. */
 export interface Delivery {
   readonly msg: Message;
@@ -25,6 +31,10 @@ export interface Delivery {
   /** The RETAIN flag to send. */
   readonly retain: boolean;
   readonly subscriptionIds: number[] | undefined;
+  /** Set when the delivery came through a shared subscription: it may be redispatched to another member. */
+  readonly share?: ShareRef;
+  /** Position in a persistent session's durable queue (set by the journal when it records the delivery). */
+  seq?: number;
 }
 
 /** A QoS 1/2 delivery with its packet id. state 0: PUBLISH sent, awaiting PUBACK/PUBREC; 1: PUBREL sent. */
@@ -48,6 +58,21 @@ export interface SessionLimits {
   maxQueued: number;
   queueQos0: boolean;
   dropPolicy: 'drop_oldest' | 'drop_newest';
+}
+
+/**
+ * Write-through of a persistent session's message state to durable storage. The broker sets it on sessions
+ * that outlive their connection; QoS 0 deliveries are not journaled.
+ */
+export interface SessionJournal {
+  /** A QoS 1/2 delivery entered the queue. */
+  queued(s: Session, d: Delivery): void;
+  /** A QoS 1/2 delivery is in flight (PUBLISH sent) or, for QoS 2, past PUBREC (PUBREL sent). */
+  inflight(s: Session, e: Inflight): void;
+  /** A delivery left the session (acknowledged, dropped, expired or handed to another member). */
+  removed(s: Session, d: Delivery): void;
+  /** Inbound QoS 2 packet id awaiting PUBREL added or removed. */
+  rel(s: Session, packetId: number, add: boolean): void;
 }
 
 export interface SessionObserver {
@@ -76,6 +101,8 @@ export class Session {
   /** Inbound QoS 2 packet ids received (PUBREC sent), awaiting PUBREL. */
   readonly awaitingRel = new Set<number>();
   outlet: Outlet | undefined;
+  /** Durable write-through, for sessions that outlive their connection when a store is configured. */
+  journal: SessionJournal | undefined;
   /** The will of the last connection, pending after it ended abnormally (with a Will Delay). */
   pendingWill: Will | undefined;
   /** Timers owned by the broker (expiry, delayed will). */
@@ -141,9 +168,11 @@ export class Session {
         return;
       }
       const old = this.queue.shift()!;
+      if (old.seq !== undefined) this.journal?.removed(this, old);
       this.observer.dropped(this, old.msg, 'queue_full');
     }
     this.queue.push(d);
+    if (d.qos > 0) this.journal?.queued(this, d);
   }
 
   private sendNew(o: Outlet, d: Delivery): void {
@@ -153,15 +182,19 @@ export class Session {
       qos: d.qos,
       retain: d.retain,
       subscriptionIds: d.subscriptionIds,
+      share: d.share,
+      seq: d.seq,
       packetId: id,
       state: 0,
     };
     this.inflight.set(id, entry);
+    this.journal?.inflight(this, entry);
     if (o.sendPublish(entry, id, false)) {
       this.observer.delivered(this, d.msg);
     } else {
       // Too large for this client: discard as if delivered [MQTT-3.1.2-25].
       this.inflight.delete(id);
+      this.journal?.removed(this, entry);
       this.observer.dropped(this, d.msg, 'too_large');
     }
   }
@@ -184,6 +217,7 @@ export class Session {
       const d = this.queue.peek()!;
       if (isExpired(d.msg, now)) {
         this.queue.shift();
+        if (d.seq !== undefined) this.journal?.removed(this, d);
         this.observer.dropped(this, d.msg, 'expired');
         continue;
       }
@@ -204,6 +238,7 @@ export class Session {
     const e = this.inflight.get(id);
     if (e === undefined || e.qos !== 1) return false;
     this.inflight.delete(id);
+    this.journal?.removed(this, e);
     this.observer.acked(this, e.msg);
     this.pump();
     return true;
@@ -218,10 +253,14 @@ export class Session {
     if (e === undefined || e.qos !== 2) return 'unknown';
     if (reasonCode >= 0x80) {
       this.inflight.delete(id);
+      this.journal?.removed(this, e);
       this.pump();
       return 'done';
     }
-    e.state = 1;
+    if (e.state === 0) {
+      e.state = 1;
+      this.journal?.inflight(this, e);
+    }
     return 'pubrel';
   }
 
@@ -230,6 +269,7 @@ export class Session {
     const e = this.inflight.get(id);
     if (e === undefined || e.qos !== 2 || e.state !== 1) return false;
     this.inflight.delete(id);
+    this.journal?.removed(this, e);
     this.observer.acked(this, e.msg);
     this.pump();
     return true;
@@ -246,13 +286,64 @@ export class Session {
       } else if (isExpired(e.msg, now) && e.qos === 1) {
         // MQTT 5 lets expired messages go; a QoS 2 flow already started is completed.
         this.inflight.delete(e.packetId);
+        this.journal?.removed(this, e);
         this.observer.dropped(this, e.msg, 'expired');
       } else if (!o.sendPublish(e, e.packetId, true)) {
         this.inflight.delete(e.packetId);
+        this.journal?.removed(this, e);
         this.observer.dropped(this, e.msg, 'too_large');
       }
     }
     this.pump();
+  }
+
+  /**
+   * Removes and returns the deliveries that came through shared subscriptions and that the client has not
+   * received yet (queued, or in flight without PUBREC), so the group can give them to another member.
+   */
+  takeShared(): Delivery[] {
+    const out: Delivery[] = [];
+    for (const e of this.inflight.values()) {
+      if (e.share !== undefined && e.state === 0) {
+        this.inflight.delete(e.packetId);
+        out.push(e);
+      }
+    }
+    if (this.queue.length > 0) {
+      const keep: Delivery[] = [];
+      for (const d of this.queue) (d.share !== undefined ? out : keep).push(d);
+      if (keep.length !== this.queue.length) {
+        this.queue.clear();
+        for (const d of keep) this.queue.push(d);
+      }
+    }
+    // Handed back without their seq: whoever takes them journals them afresh.
+    const fresh: Delivery[] = [];
+    for (const d of out) {
+      if (d.seq !== undefined) this.journal?.removed(this, d);
+      fresh.push({
+        msg: d.msg,
+        qos: d.qos,
+        retain: d.retain,
+        subscriptionIds: d.subscriptionIds,
+        share: d.share,
+      });
+    }
+    return fresh;
+  }
+
+  /** Records an inbound QoS 2 packet id (PUBREC sent), awaiting PUBREL [MQTT-4.3.3-9]. */
+  addRel(packetId: number): void {
+    if (this.awaitingRel.has(packetId)) return;
+    this.awaitingRel.add(packetId);
+    this.journal?.rel(this, packetId, true);
+  }
+
+  /** Forgets an inbound QoS 2 packet id (PUBREL received). Returns false if it was unknown. */
+  deleteRel(packetId: number): boolean {
+    if (!this.awaitingRel.delete(packetId)) return false;
+    this.journal?.rel(this, packetId, false);
+    return true;
   }
 
   detach(now: number): void {

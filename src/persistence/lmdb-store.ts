@@ -1,0 +1,298 @@
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
+import { type Database, open, type RootDatabase } from 'lmdb';
+import type { Message } from '../broker/message.js';
+import type { QoS } from '../codec/index.js';
+import {
+  type Durability,
+  type RestoredState,
+  type Store,
+  type StoredEntry,
+  type StoredSession,
+  StoreError,
+} from './store.js';
+
+export const FORMAT_VERSION = 1;
+
+export interface LmdbStoreOptions {
+  dir: string;
+  durability: Durability;
+  /** batched durability: the longest time writes wait before they are committed (ms). */
+  batchMs?: number;
+}
+
+export type MessageRecord = [
+  topic: string,
+  payload: Uint8Array,
+  qos: QoS,
+  retain: boolean,
+  properties: Message['properties'] | null,
+  expiresAt: number,
+  from: string,
+  receivedAt: number,
+];
+export type EntryRecord = [
+  msgId: number,
+  qos: QoS,
+  retain: boolean,
+  subIds: number[] | null,
+  state: 0 | 1 | 2,
+  packetId: number,
+];
+
+/**
+ * The embedded store: LMDB (memory-mapped B+tree, copy-on-write, crash-safe) through `lmdb`, with one named
+ * database per record kind. Writes made in one event-loop turn are committed in one transaction off the main
+ * thread (lmdb's automatic batching): with `durability: sync` each commit is flushed to disk before `flush()`
+ * resolves; `batched` delays commits by up to `batchMs` and does not flush each one; `none` never flushes
+ * explicitly (the OS writes when it likes).
+ */
+export class LmdbStore implements Store {
+  private readonly root: RootDatabase;
+  private readonly sessions: Database<StoredSession, string>;
+  private readonly messages: Database<MessageRecord, number>;
+  private readonly entries: Database<EntryRecord, [string, number]>;
+  private readonly rels: Database<1, [string, number]>;
+  private readonly retained: Database<number, string>;
+  private readonly meta: Database<number, string>;
+  private readonly lockFile: string;
+  private last: Promise<unknown> | undefined;
+  private pendingWrites = 0;
+
+  constructor(opts: LmdbStoreOptions) {
+    const file = `${opts.dir}/petrel.mdb`;
+    checkHeader(file);
+    this.lockFile = lockDir(opts.dir);
+    try {
+      mkdirSync(opts.dir, { recursive: true });
+      this.root = open({
+        path: file,
+        maxDbs: 8,
+        compression: false,
+        noSync: opts.durability === 'none',
+        commitDelay: opts.durability === 'batched' ? (opts.batchMs ?? 100) : 0,
+      });
+    } catch (e) {
+      throw new StoreError(
+        `cannot open the store in ${opts.dir}: ${e instanceof Error ? e.message : String(e)}`,
+      );
+    }
+    this.sessions = this.root.openDB({ name: 'sessions' });
+    this.messages = this.root.openDB({ name: 'messages' });
+    this.entries = this.root.openDB({ name: 'entries' });
+    this.rels = this.root.openDB({ name: 'rels' });
+    this.retained = this.root.openDB({ name: 'retained' });
+    this.meta = this.root.openDB({ name: 'meta' });
+  }
+
+  get dirty(): boolean {
+    return this.pendingWrites > 0;
+  }
+
+  private track(p: Promise<unknown>): void {
+    this.pendingWrites++;
+    this.last = p;
+    p.then(
+      () => this.pendingWrites--,
+      () => this.pendingWrites--,
+    );
+  }
+
+  async load(): Promise<RestoredState> {
+    try {
+      const version = this.meta.get('format');
+      if (version === undefined) this.track(this.meta.put('format', FORMAT_VERSION));
+      else if (version !== FORMAT_VERSION) {
+        throw new StoreError(
+          `store format ${version} is not supported (this Petrel reads format ${FORMAT_VERSION})`,
+        );
+      }
+      const sessions: StoredSession[] = [];
+      for (const { value } of this.sessions.getRange()) sessions.push(value);
+      const messages = new Map<number, Message>();
+      for (const { key, value } of this.messages.getRange()) messages.set(key, decodeMessage(key, value));
+      const entries = new Map<string, StoredEntry[]>();
+      for (const { key, value } of this.entries.getRange()) {
+        const [clientId, seq] = key;
+        const [msgId, qos, retain, subIds, state, packetId] = value;
+        if (!messages.has(msgId))
+          throw new StoreError(`entry ${clientId}#${seq} refers to missing message ${msgId}`);
+        let list = entries.get(clientId);
+        if (list === undefined) entries.set(clientId, (list = []));
+        list.push({ seq, msgId, qos, retain, subscriptionIds: subIds ?? undefined, state, packetId });
+      }
+      const rels = new Map<string, number[]>();
+      for (const { key } of this.rels.getRange()) {
+        const [clientId, id] = key;
+        let list = rels.get(clientId);
+        if (list === undefined) rels.set(clientId, (list = []));
+        list.push(id);
+      }
+      const retained = new Map<string, number>();
+      for (const { key, value } of this.retained.getRange()) {
+        if (!messages.has(value))
+          throw new StoreError(`retained topic "${key}" refers to missing message ${value}`);
+        retained.set(key, value);
+      }
+      return { sessions, entries, rels, messages, retained };
+    } catch (e) {
+      if (e instanceof StoreError) throw e;
+      throw new StoreError(`the store is unreadable: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  putSession(s: StoredSession): void {
+    this.track(this.sessions.put(s.clientId, s));
+  }
+
+  deleteSession(clientId: string): void {
+    this.track(this.sessions.remove(clientId));
+    // A transaction runs after the writes queued before it, so it also sees (and removes) entries written in
+    // the same batch.
+    const range = { start: [clientId], end: [`${clientId}\u0000`] };
+    this.track(
+      this.root.transaction(() => {
+        for (const key of this.entries.getKeys(range)) this.entries.removeSync(key);
+        for (const key of this.rels.getKeys(range)) this.rels.removeSync(key);
+      }),
+    );
+  }
+
+  putMessage(id: number, m: Message): void {
+    const rec: MessageRecord = [
+      m.topic,
+      m.payload,
+      m.qos,
+      m.retain,
+      m.properties ?? null,
+      m.expiresAt,
+      m.from,
+      m.receivedAt,
+    ];
+    this.track(this.messages.put(id, rec));
+  }
+
+  deleteMessage(id: number): void {
+    this.track(this.messages.remove(id));
+  }
+
+  putEntry(clientId: string, e: StoredEntry): void {
+    const rec: EntryRecord = [e.msgId, e.qos, e.retain, e.subscriptionIds ?? null, e.state, e.packetId];
+    this.track(this.entries.put([clientId, e.seq], rec));
+  }
+
+  deleteEntry(clientId: string, seq: number): void {
+    this.track(this.entries.remove([clientId, seq]));
+  }
+
+  putRel(clientId: string, packetId: number): void {
+    this.track(this.rels.put([clientId, packetId], 1));
+  }
+
+  deleteRel(clientId: string, packetId: number): void {
+    this.track(this.rels.remove([clientId, packetId]));
+  }
+
+  putRetained(topic: string, msgId: number): void {
+    this.track(this.retained.put(topic, msgId));
+  }
+
+  deleteRetained(topic: string): void {
+    this.track(this.retained.remove(topic));
+  }
+
+  async flush(): Promise<void> {
+    if (this.last !== undefined) await this.last;
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    await this.root.close();
+    rmSync(this.lockFile, { force: true });
+  }
+}
+
+export function decodeMessage(id: number, r: MessageRecord): Message {
+  if (!Array.isArray(r) || r.length !== 8 || typeof r[0] !== 'string') {
+    throw new StoreError(`message ${id} is not a valid record`);
+  }
+  const [topic, payload, qos, retain, properties, expiresAt, from, receivedAt] = r;
+  return {
+    topic,
+    payload: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength),
+    qos,
+    retain,
+    properties: properties ?? undefined,
+    expiresAt,
+    from,
+    receivedAt,
+  };
+}
+
+/** LMDB's meta page magic number, at byte 24 of the file (after the page header). */
+const LMDB_MAGIC = 0xbeefc0de;
+
+/**
+ * Refuses a data file that is not an LMDB environment before LMDB maps it: a file damaged at its start would
+ * otherwise be reported (at best) as an obscure error, and must never be taken for an empty store.
+ */
+export function checkHeader(file: string): void {
+  if (!existsSync(file)) return;
+  const head = Buffer.alloc(32);
+  let n = 0;
+  const fd = openSync(file, 'r');
+  try {
+    n = readSync(fd, head, 0, 32, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (n === 0) return;
+  if (n < 32 || head.readUInt32LE(24) !== LMDB_MAGIC) {
+    throw new StoreError(
+      `${file} is not a valid Petrel store (bad LMDB header): it may be corrupt; run \`petrel storage check\` or move it away to start empty`,
+    );
+  }
+}
+
+/**
+ * One broker per data directory: two brokers writing the same store would corrupt each other's reference counts.
+ * The lock file holds the owner's pid; a lock left by a process that no longer runs (kill -9) is taken over.
+ */
+export function lockDir(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  const lock = `${dir}/petrel.lock`;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(lock, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return lock;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST')
+        throw new StoreError(`cannot lock ${dir}: ${String(e)}`);
+      const pid = Number(readFileSync(lock, 'utf8').trim());
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+        throw new StoreError(`the data directory ${dir} is in use by another Petrel process (pid ${pid})`);
+      }
+      rmSync(lock, { force: true });
+    }
+  }
+  throw new StoreError(`cannot lock ${dir}`);
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
