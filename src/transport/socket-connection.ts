@@ -1,0 +1,116 @@
+import type { Socket } from 'node:net';
+import type { Broker, Stats } from '../broker/broker.js';
+import { Decoder, encode, encodePublishHeader, type Packet, PacketType } from '../codec/index.js';
+import type { ConnectionInfo, ConnectionIO } from '../protocol/connection.js';
+import type { ProtocolOptions } from '../protocol/options.js';
+import { type PacketSink, sinkFor } from './sink.js';
+
+/**
+ * Binds one byte stream — a TCP socket or a TLS socket — to a decoder, a protocol state machine and the
+ * encoder. Writes within one event-loop turn are coalesced: the socket is corked at the first write and
+ * uncorked on the next tick, so a batch of packets goes out in one syscall. `refuse` (a reason code) makes
+ * the connection answer its CONNECT with that refusal instead (a listener past `max_connections`).
+ */
+export class SocketConnection implements ConnectionIO {
+  readonly socket: Socket;
+  readonly protocol: PacketSink;
+  private readonly decoder: Decoder;
+  private readonly batch: Packet[] = [];
+  /** Transport counters (bytes, packets by type, PUBLISH by QoS): plain increments, read on scrape. */
+  private readonly stats: Stats;
+  private corked = false;
+  private closing = false;
+
+  constructor(socket: Socket, broker: Broker, info: ConnectionInfo, opts: ProtocolOptions, refuse?: number) {
+    this.socket = socket;
+    this.stats = broker.stats;
+    this.decoder = new Decoder({ maxPacketSize: opts.maxPacketSize });
+    this.protocol = sinkFor(broker, this, info, opts, refuse);
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.protocol.onDrain());
+    socket.on('error', (e) => this.protocol.onClose(`socket error: ${e.message}`));
+    socket.on('close', () => this.protocol.onClose());
+    socket.on('end', () => {
+      // The client half-closed: we are done too.
+      this.protocol.onClose('connection closed by client');
+      socket.end();
+    });
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closing) return;
+    const batch = this.batch;
+    const stats = this.stats;
+    stats['bytes.received'] += chunk.length;
+    const err = this.decoder.feed(chunk, batch);
+    if (batch.length > 0) {
+      for (let i = 0; i < batch.length; i++) {
+        const p = batch[i]!;
+        stats.packetsReceived[p.type]++;
+        if (p.type === PacketType.Publish) stats.publishReceived[p.qos]++;
+      }
+      this.protocol.handle(batch);
+      batch.length = 0;
+    }
+    if (err !== undefined) this.protocol.onCodecError(err);
+  }
+
+  get writableLength(): number {
+    return this.socket.writableLength;
+  }
+
+  send(p: Packet): void {
+    if (this.closing || this.socket.destroyed) return;
+    const v = this.protocol.protocolVersion;
+    this.cork();
+    const stats = this.stats;
+    stats.packetsSent[p.type]++;
+    if (p.type === PacketType.Publish) stats.publishSent[p.qos]++;
+    if (p.type === PacketType.Publish && p.payload.length >= 1024) {
+      // Large payloads are written as-is after their header: no copy per subscriber.
+      const header = encodePublishHeader(p, v);
+      stats['bytes.sent'] += header.length + p.payload.length;
+      this.socket.write(header);
+      this.socket.write(p.payload);
+    } else {
+      const bytes = encode(p, v);
+      stats['bytes.sent'] += bytes.length;
+      this.socket.write(bytes);
+    }
+  }
+
+  private cork(): void {
+    if (this.corked) return;
+    this.corked = true;
+    this.socket.cork();
+    process.nextTick(this.uncork);
+  }
+
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.socket.uncork();
+  };
+
+  close(): void {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.corked) this.uncork();
+    this.socket.end();
+    // A peer that never reads must not keep the socket open forever.
+    setTimeout(() => this.socket.destroy(), 5000).unref();
+  }
+
+  destroy(): void {
+    this.closing = true;
+    this.socket.destroy();
+  }
+
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    if (!this.closing) this.socket.resume();
+  }
+}
