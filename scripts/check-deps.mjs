@@ -13,8 +13,14 @@ const LAYERS = {
   router: 1,
   retain: 1,
   broker: 1,
+  persistence: 1, // Store interface (domain) and its backends (memory, lmdb), which import nothing higher
   protocol: 2,
+  sys: 2, // $SYS topics and client events (broker, hooks)
+  metrics: 2, // Prometheus /metrics over HTTP (broker, hooks)
+  auth: 2.5, // authentication, ACL, limits: attached through hooks by the server
   server: 3,
+  transport: 3, // listeners: tcp, tls, ws, wss, PROXY protocol (the server composes them)
+  client: 3, // MQTT client for the CLI tools; imports codec only
   cli: 4,
   '.': 4, // src/index.ts
 };

@@ -1,14 +1,24 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type PetrelConfig } from '../config/index.js';
-import { PetrelServer } from '../server/server.js';
+import type { PetrelServer } from '../server/server.js';
 
 const USAGE = `Usage: petrel <command> [options]
 
 Commands:
-  start [--config FILE] [--host HOST] [--port PORT] [--log-level LEVEL]
-        Start the broker. Without a config file it listens on TCP 127.0.0.1:1883,
-        anonymous access, local only. Flags override the file.
+  start [--config FILE] [--host HOST] [--port PORT] [--ws-port PORT] [--log-level LEVEL] [--data-dir DIR]
+        Start the broker. Without a config file it listens on TCP 127.0.0.1:1883 and
+        WebSocket 127.0.0.1:8083 (/mqtt), anonymous access, local only. Flags override
+        the file. SIGHUP reloads TLS certificate files.
+  pub   -t TOPIC -m MSG [options]    Publish (mosquitto_pub's flags; petrel pub --help).
+  sub   -t FILTER [options]          Subscribe and print (mosquitto_sub's flags, --json; petrel sub --help).
+  bench pub|sub|conn|fanin|fanout|latency|wildcard [options]
+        Load generator with delivery checks (petrel bench --help).
+  passwd FILE USER [-b PASSWORD] [-D]
+        Add or update (or -D delete) a user in a password file (scrypt hash).
+  storage check|repair [--data-dir DIR | --config FILE] [--force]
+        Check the embedded store (read-only; exit 0 healthy, 1 problems) or repair it
+        (removes unusable records; stop the broker first). petrel storage --help.
   help  Show this text.
 `;
 
@@ -19,7 +29,9 @@ async function start(argv: string[]): Promise<void> {
       config: { type: 'string', short: 'c' },
       host: { type: 'string' },
       port: { type: 'string', short: 'p' },
+      'ws-port': { type: 'string' },
       'log-level': { type: 'string' },
+      'data-dir': { type: 'string' },
     },
     strict: true,
   });
@@ -31,11 +43,17 @@ async function start(argv: string[]): Promise<void> {
       process.exit(2);
     }
   }
+  const wsPortText = values['ws-port'];
+  if (wsPortText !== undefined && !/^\d+$/.test(wsPortText)) {
+    process.stderr.write(`petrel: --ws-port expects an integer from 0 to 65535, got "${wsPortText}"\n`);
+    process.exit(2);
+  }
+  const wsPort = wsPortText === undefined ? undefined : Number(wsPortText);
   let config: PetrelConfig;
   try {
     config = loadConfig({
       file: values.config,
-      overrides: { host: values.host, port, logLevel: values['log-level'] },
+      overrides: { host: values.host, port, wsPort, logLevel: values['log-level'] },
     });
   } catch (e) {
     if (e instanceof ConfigError) {
@@ -44,12 +62,42 @@ async function start(argv: string[]): Promise<void> {
     }
     throw e;
   }
-  const server = new PetrelServer(config);
+  const dataDir = values['data-dir'];
+  if (dataDir !== undefined) {
+    // --data-dir selects the embedded store in that directory (keeping the file's durability settings).
+    const st = config.storage;
+    config.storage =
+      st.type === 'embedded'
+        ? { ...st, dir: dataDir }
+        : { type: 'embedded', dir: dataDir, durability: 'sync', batch_ms: 100 };
+  }
+  // Loaded here so that pub / sub / bench start without the broker's modules.
+  const { PetrelServer: Server } = await import('../server/server.js');
+  let server: PetrelServer;
+  try {
+    server = new Server(config);
+  } catch (e) {
+    // The auth / acl sections are checked as the server builds them (rules, acl_file, JWT keys).
+    if (!(e instanceof ConfigError)) throw e;
+    const err =
+      e.file === undefined && values.config !== undefined ? new ConfigError(e.problems, values.config) : e;
+    process.stderr.write(`petrel: ${err.message}\n`);
+    process.exit(2);
+  }
+  // Installed before listening, so a SIGHUP never takes the default action (exit) once we are up.
+  process.on('SIGHUP', () => {
+    try {
+      server.reloadTls();
+    } catch (e) {
+      server.logger.error({ err: e }, 'tls_reload_failed');
+    }
+  });
   try {
     await server.listen();
   } catch (e) {
     server.logger.fatal({ err: e }, 'listen_failed');
-    process.stderr.write(`petrel: cannot listen: ${e instanceof Error ? e.message : String(e)}\n`);
+    const what = e instanceof Error && e.name === 'StoreError' ? 'cannot open storage' : 'cannot listen';
+    process.stderr.write(`petrel: ${what}: ${e instanceof Error ? e.message : String(e)}\n`);
     process.exit(1);
   }
   let stopping = false;
@@ -64,6 +112,7 @@ async function start(argv: string[]): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGHUP', () => server.security.reload());
 }
 
 async function main(): Promise<void> {
@@ -72,6 +121,16 @@ async function main(): Promise<void> {
     case 'start':
     case undefined:
       return start(rest);
+    case 'pub':
+      return (await import('./pub.js')).pub(rest);
+    case 'sub':
+      return (await import('./sub.js')).sub(rest);
+    case 'bench':
+      return (await import('./bench/bench.js')).bench(rest);
+    case 'passwd':
+      return (await import('./passwd.js')).passwd(rest);
+    case 'storage':
+      return (await import('./storage.js')).storage(rest);
     case 'help':
     case '--help':
     case '-h':

@@ -1,4 +1,4 @@
-export type { ConfigOverrides, ConfigProblem, LoadConfigOptions } from './load.js';
+export type { ConfigOverrides, ConfigProblem, LoadConfigOptions, ParseOptions } from './load.js';
 export { ConfigError, defaultConfig, loadConfig, parseConfig } from './load.js';
 export type {
   ListenerConfig,
@@ -7,6 +7,9 @@ export type {
   PetrelConfig,
   StorageConfig,
   TcpListenerConfig,
+  TlsListenerConfig,
+  WsListenerConfig,
+  WssListenerConfig,
 } from './schema.js';
 export {
   ListenerSchema,
@@ -16,4 +19,7 @@ export {
   PetrelConfigSchema,
   StorageSchema,
   TcpListenerSchema,
+  TlsListenerSchema,
+  WsListenerSchema,
+  WssListenerSchema,
 } from './schema.js';

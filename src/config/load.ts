@@ -1,10 +1,12 @@
 // Config loading: YAML text -> validated, defaulted PetrelConfig, with errors that name file, key path and line.
 // Validation walks the typebox schema itself (rather than formatting typebox's generic errors) so every message
 // says what was expected and what was given, and unknown keys get a "did you mean" suggestion.
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
+import { dirname, resolve as resolvePath } from 'node:path';
 import { KindGuard, type TObject, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { AUTH_FILE_KEYS } from './auth-schema.js';
 import { LogSchema, type PetrelConfig, PetrelConfigSchema, TcpListenerSchema } from './schema.js';
 
 /** One problem in a config: `path` is a key path such as `mqtt.max_inflight` or `listeners[1].port` ('' = whole file). */
@@ -17,6 +19,8 @@ export interface ConfigProblem {
 export interface ConfigOverrides {
   host?: string;
   port?: number;
+  /** Port of the first ws listener (one is added on 127.0.0.1 when there is none). */
+  wsPort?: number;
   logLevel?: string;
 }
 
@@ -193,6 +197,29 @@ class Validator {
       }
       return this.resolveObject(variant, value, path);
     }
+    if (KindGuard.IsRecord(schema)) {
+      // A mapping of free-form keys to values of one schema (e.g. shared subscription group → strategy).
+      if (value === null) value = {};
+      if (!isPlainObject(value)) return this.fail(path, `expected a mapping, got ${describe(value)}`);
+      const item = Object.values(schema.patternProperties)[0] as TSchema;
+      const out: Record<string, unknown> = {};
+      let ok = true;
+      for (const [k, v] of Object.entries(value)) {
+        const r = this.resolve(item, v, [...path, k]);
+        if (r === undefined) ok = false;
+        else out[k] = r;
+      }
+      return ok ? out : undefined;
+    }
+    if (
+      KindGuard.IsUnion(schema) &&
+      schema.anyOf.length === 2 &&
+      schema.anyOf.some((s) => KindGuard.IsNull(s))
+    ) {
+      // A nullable section (e.g. `http: null` turns the HTTP listener off).
+      if (value === null) return null;
+      return this.resolve(schema.anyOf.find((s) => !KindGuard.IsNull(s))!, value, path);
+    }
     if (KindGuard.IsObject(schema)) return this.resolveObject(schema, value, path);
     if (KindGuard.IsArray(schema)) {
       if (!Array.isArray(value)) {
@@ -300,7 +327,7 @@ function problemError(problems: ConfigProblem[], file?: string, source?: string)
 }
 
 /** Parse and validate YAML config text; `file` is only used in error messages. */
-export function parseConfig(text: string, file?: string): PetrelConfig {
+export function parseConfig(text: string, file?: string, options: ParseOptions = {}): PetrelConfig {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -350,7 +377,80 @@ export function parseConfig(text: string, file?: string): PetrelConfig {
   if (!Value.Check(PetrelConfigSchema, config)) {
     throw new Error('config: resolved configuration does not match its schema (a bug in src/config)');
   }
+  const fileProblems = resolveTlsFiles(
+    config,
+    file === undefined ? process.cwd() : dirname(resolvePath(file)),
+    locate,
+    options.checkFiles === true,
+  );
+  fileProblems.push(
+    ...resolveAuthFiles(config, file === undefined ? process.cwd() : dirname(resolvePath(file)), locate),
+  );
+  if (fileProblems.length > 0) throw problemError(fileProblems, file);
   return config;
+}
+
+/**
+ * TLS listeners name files: resolve each against `base` (the config file's folder) and, with `check` (start-up
+ * through loadConfig), check it is readable, so a missing certificate is reported with its key and line.
+ */
+function resolveTlsFiles(
+  config: PetrelConfig,
+  base: string,
+  locate: Locate,
+  check: boolean,
+): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  config.listeners.forEach((l, i) => {
+    if (l.type !== 'tls' && l.type !== 'wss') return;
+    for (const key of ['cert', 'key', 'ca'] as const) {
+      const name = l[key];
+      if (name === undefined) continue;
+      const abs = resolvePath(base, name);
+      l[key] = abs;
+      if (!check) continue;
+      try {
+        accessSync(abs, constants.R_OK);
+      } catch (err) {
+        const what = key === 'key' ? 'private key' : key === 'ca' ? 'CA certificates' : 'certificate';
+        problems.push({
+          path: formatPath(['listeners', i, key]),
+          message: `${readProblem(err).replace('config file', `${what} file "${abs}"`)}`,
+          line: locate(['listeners', i, key], false),
+        });
+      }
+    }
+  });
+  return problems;
+}
+
+/** Files named by the auth / acl sections: resolved against `base`, checked readable. */
+function resolveAuthFiles(config: PetrelConfig, base: string, locate: Locate): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  for (const path of AUTH_FILE_KEYS) {
+    let parent = config as unknown as Record<string, unknown> | undefined;
+    for (const seg of path.slice(0, -1)) parent = parent?.[seg] as Record<string, unknown> | undefined;
+    const key = path[path.length - 1]!;
+    const name = parent?.[key];
+    if (parent === undefined || typeof name !== 'string') continue;
+    const abs = resolvePath(base, name);
+    try {
+      accessSync(abs, constants.R_OK);
+      parent[key] = abs;
+    } catch (err) {
+      problems.push({
+        path: formatPath(path),
+        message: readProblem(err).replace('config file', `file "${abs}"`),
+        line: locate(path, false),
+      });
+    }
+  }
+  return problems;
+}
+
+export interface ParseOptions {
+  /** Check that files the config names (TLS certificates and keys) are readable (loadConfig does). */
+  checkFiles?: boolean;
 }
 
 export function defaultConfig(): PetrelConfig {
@@ -386,7 +486,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): PetrelConfig {
     } catch (err) {
       throw new ConfigError([{ path: '', message: readProblem(err) }], opts.file);
     }
-    config = parseConfig(text, opts.file);
+    config = parseConfig(text, opts.file, { checkFiles: true });
   }
 
   const o = opts.overrides ?? {};
@@ -402,7 +502,13 @@ export function loadConfig(opts: LoadConfigOptions = {}): PetrelConfig {
     let index = config.listeners.findIndex((l) => l.type === 'tcp');
     if (index === -1) {
       // Same bind address as the built-in default listener: loopback unless asked otherwise.
-      config.listeners.push({ type: 'tcp', host: '127.0.0.1', port: 1883, max_connections: 0 });
+      config.listeners.push({
+        type: 'tcp',
+        host: '127.0.0.1',
+        port: 1883,
+        max_connections: 0,
+        proxy_protocol: false,
+      });
       index = config.listeners.length - 1;
     }
     const listener = config.listeners[index]!;
@@ -414,6 +520,27 @@ export function loadConfig(opts: LoadConfigOptions = {}): PetrelConfig {
       const p = TcpListenerSchema.properties.port;
       listener.port = checkOverride(p, o.port, ['listeners', index, 'port'], '--port') as number;
     }
+  }
+  if (o.wsPort !== undefined) {
+    let index = config.listeners.findIndex((l) => l.type === 'ws');
+    if (index === -1) {
+      config.listeners.push({
+        type: 'ws',
+        host: '127.0.0.1',
+        port: 8083,
+        path: '/mqtt',
+        max_connections: 0,
+        proxy_protocol: false,
+      });
+      index = config.listeners.length - 1;
+    }
+    const p = TcpListenerSchema.properties.port;
+    config.listeners[index]!.port = checkOverride(
+      p,
+      o.wsPort,
+      ['listeners', index, 'port'],
+      '--ws-port',
+    ) as number;
   }
   return config;
 }

@@ -14,7 +14,8 @@ import type { EnhancedAuthMechanism } from './enhanced-auth.js';
 
 export type Decision =
   | { result: 'allow'; superuser?: boolean }
-  | { result: 'deny'; reasonCode?: number; reason?: string }
+  /** `disconnect`: an MQTT 3.x PUBLISH denied closes the connection instead of being dropped. */
+  | { result: 'deny'; reasonCode?: number; reason?: string; disconnect?: boolean }
   | { result: 'ignore' };
 export const ALLOW: Decision = { result: 'allow' };
 export const IGNORE: Decision = { result: 'ignore' };
@@ -26,6 +27,11 @@ export interface ClientInfo {
   readonly remotePort: number;
   readonly listener: string;
   readonly protocolVersion: ProtocolVersion;
+  /** Common Name of the client's verified TLS certificate (tls / wss listeners), if it sent one. */
+  readonly certCommonName?: string | undefined;
+  /** Set once CONNECT is accepted (the `client.connected` / `client.disconnected` hooks have them). */
+  readonly keepAlive?: number;
+  readonly cleanStart?: boolean;
 }
 
 export interface AuthenticateRequest extends ClientInfo {
@@ -39,6 +45,8 @@ export interface AuthorizeRequest {
   readonly topic: string;
   readonly qos: number;
   readonly retain: boolean;
+  /** PUBLISH payload size in bytes. */
+  readonly size?: number;
 }
 
 export type MaybePromise<T> = T | Promise<T>;
@@ -71,6 +79,11 @@ export class Hooks {
   };
   private readonly notifiers: { [K in keyof NotifyEvents]?: NotifyEvents[K][] } = {};
   private readonly mechanisms = new Map<string, EnhancedAuthMechanism>();
+  /**
+   * Read access at delivery (synchronous): false keeps a message from a client (ACLs check what a wildcard
+   * subscription would bring, as Mosquitto does). Undefined = everything is delivered.
+   */
+  readFilter: ((client: ClientInfo, msg: Message) => boolean) | undefined;
   /** Called when a notify handler throws. */
   onError: (hook: string, err: unknown) => void = () => {};
 

@@ -23,7 +23,7 @@ export function handlePubrec(c: ProtocolConnection, p: PubrecPacket): void {
 
 /** PUBREL: the inbound QoS 2 flow ends with PUBCOMP [MQTT-4.3.3-11]. */
 export function handlePubrel(c: ProtocolConnection, p: PubrelPacket): void {
-  const known = c.session!.awaitingRel.delete(p.packetId);
+  const known = c.session!.deleteRel(p.packetId);
   const reasonCode = !known && c.isV5 ? ReasonCode.PacketIdentifierNotFound : 0;
   c.io.send({ type: PacketType.Pubcomp, packetId: p.packetId, reasonCode });
 }

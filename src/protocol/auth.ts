@@ -56,14 +56,9 @@ export function runAuthStep(
  */
 export function handleAuth(c: ProtocolConnection, p: AuthPacket): void | Promise<void> {
   const method = p.properties?.authenticationMethod;
-  if (c.authMethod === undefined)
-    return c.closeWith(ReasonCode.ProtocolError, 'AUTH without enhanced authentication');
-  if (method !== c.authMethod) {
-    return c.closeWith(
-      ReasonCode.ProtocolError,
-      `AUTH method "${method ?? ''}" differs from "${c.authMethod}"`,
-    );
-  }
+  if (c.authMethod === undefined) return protocolError(c, 'AUTH without enhanced authentication');
+  if (method !== c.authMethod)
+    return protocolError(c, `AUTH method "${method ?? ''}" differs from "${c.authMethod}"`);
   const data = p.properties?.authenticationData;
   if (p.reasonCode === ReasonCode.ContinueAuthentication && c.auth !== undefined) {
     return runAuthStep(c, c.auth, c.auth.exchange.step(data));
@@ -92,5 +87,19 @@ export function handleAuth(c: ProtocolConnection, p: AuthPacket): void | Promise
     c.auth = pending;
     return runAuthStep(c, pending, pending.exchange.step(data));
   }
-  return c.closeWith(ReasonCode.ProtocolError, `unexpected AUTH reason code 0x${p.reasonCode.toString(16)}`);
+  return protocolError(c, `unexpected AUTH reason code 0x${p.reasonCode.toString(16)}`);
+}
+
+/**
+ * A Protocol Error in AUTH. During the CONNECT exchange the refusal is a CONNACK 0x82 (no DISCONNECT before
+ * CONNACK [MQTT-3.14.0-1]), as for any other packet before CONNACK; once connected, DISCONNECT 0x82.
+ */
+function protocolError(c: ProtocolConnection, reason: string): void {
+  const pending = c.auth;
+  if (c.state === State.Connecting && pending !== undefined) {
+    c.auth = undefined;
+    pending.fail(ReasonCode.ProtocolError, reason);
+    return;
+  }
+  c.closeWith(ReasonCode.ProtocolError, reason);
 }

@@ -50,6 +50,9 @@ export function handleConnect(c: ProtocolConnection, p: ConnectPacket): void | P
   if (will !== undefined) {
     const bad = validateTopicName(will.topic, { maxLevels: o.maxTopicLevels });
     if (bad !== undefined) return refuse(c, ReasonCode.TopicNameInvalid, `will ${bad}`);
+    // $SYS belongs to the broker: a client cannot plant a will there (MQTT 5.0 §4.7.2).
+    if (will.topic === '$SYS' || will.topic.startsWith('$SYS/'))
+      return refuse(c, ReasonCode.NotAuthorized, 'will topic under $SYS');
     if (will.qos > o.maximumQos)
       return refuse(c, ReasonCode.QoSNotSupported, `will QoS ${will.qos} exceeds ${o.maximumQos}`);
     if (will.retain && !o.retainAvailable)
@@ -89,12 +92,37 @@ export function handleConnect(c: ProtocolConnection, p: ConnectPacket): void | P
   }
 
   c.clientId = clientId;
-  c.username = p.username;
+  // TLS use_cn_as_username: the certificate's Common Name replaces the CONNECT's user name.
+  c.username = c.usernameFromCert ? c.certCommonName : p.username;
   c.keepAlive = keepAlive;
+  c.cleanStart = p.clean;
 
   /** `authData`: the final Authentication Data of an enhanced authentication, for CONNACK. */
-  const accept = (d: Decision, authData?: Buffer): void => {
+  const accept = (d: Decision, authData?: Buffer, willChecked = false): void | Promise<void> => {
     if (c.state !== State.Connecting) return; // closed meanwhile
+    if (
+      !willChecked &&
+      d.result !== 'deny' &&
+      will !== undefined &&
+      c.broker.hooks.hasDeciders('client.authorize')
+    ) {
+      // The will is authorized as a PUBLISH of this client at CONNECT (as Mosquitto does): denied → 0x87.
+      const w = c.broker.hooks.run(
+        'client.authorize',
+        {
+          client: c,
+          action: 'publish',
+          topic: will.topic,
+          qos: will.qos,
+          retain: will.retain,
+          size: will.payload.length,
+        },
+        ALLOW,
+      );
+      const go = (x: Decision): void | Promise<void> =>
+        accept(x.result === 'deny' ? WILL_DENIED : d, authData, true);
+      return w instanceof Promise ? w.then(go) : go(w);
+    }
     if (d.result === 'deny') {
       refuse(
         c,
@@ -159,12 +187,12 @@ export function handleConnect(c: ProtocolConnection, p: ConnectPacket): void | P
     const pending: PendingAuth = {
       exchange: mech.begin({
         clientId,
-        username: p.username,
+        username: c.username,
         remoteAddress: c.remoteAddress,
         listener: c.listener,
         reauth: false,
       }),
-      success: (data) => accept(ALLOW, data),
+      success: (data) => void accept(ALLOW, data),
       fail: (rc, reason) => refuse(c, rc, reason),
     };
     c.auth = pending;
@@ -175,11 +203,12 @@ export function handleConnect(c: ProtocolConnection, p: ConnectPacket): void | P
     'client.authenticate',
     {
       clientId,
-      username: p.username,
+      username: c.username,
       password: p.password,
       remoteAddress: c.remoteAddress,
       remotePort: c.remotePort,
       listener: c.listener,
+      certCommonName: c.certCommonName,
       protocolVersion: p.protocolVersion,
     },
     ALLOW,
@@ -187,6 +216,12 @@ export function handleConnect(c: ProtocolConnection, p: ConnectPacket): void | P
   if (d instanceof Promise) return d.then((dec) => accept(dec));
   return accept(d);
 }
+
+const WILL_DENIED: Decision = {
+  result: 'deny',
+  reasonCode: ReasonCode.NotAuthorized,
+  reason: 'will not authorized',
+};
 
 /** MQTT 5 reason codes with a 3.x CONNACK return code (mapped by the encoder). */
 const V3_CONNACK_FITS = new Set([0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8a]);

@@ -27,6 +27,8 @@ export interface ConnectionIO {
   send(p: Packet): void;
   /** Flushes what was written, then closes the stream. The transport then calls `onClose`. */
   close(): void;
+  /** Drops the stream at once, unsent data included (a peer that does not read). */
+  destroy(): void;
   /** Stops / resumes reading from the stream (while an asynchronous step such as authentication runs). */
   pause(): void;
   resume(): void;
@@ -34,10 +36,15 @@ export interface ConnectionIO {
   readonly writableLength: number;
 }
 
+/** What the transport knows about a stream: the client's address (after a PROXY header), listener, TLS peer. */
 export interface ConnectionInfo {
   remoteAddress: string;
   remotePort: number;
   listener: string;
+  /** Common Name of the client's verified TLS certificate. */
+  certCommonName?: string;
+  /** TLS `use_cn_as_username`: the username is `certCommonName` (none without a verified certificate). */
+  usernameFromCert?: boolean;
 }
 
 export const State = { AwaitingConnect: 0, Connecting: 1, Connected: 2, Closed: 3 } as const;
@@ -57,6 +64,8 @@ export class ProtocolConnection implements Outlet, ClientHandle, ClientInfo {
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly listener: string;
+  readonly certCommonName: string | undefined;
+  readonly usernameFromCert: boolean;
   state: State = State.AwaitingConnect;
   protocolVersion: ProtocolVersion = 4;
   clientId = '';
@@ -64,6 +73,8 @@ export class ProtocolConnection implements Outlet, ClientHandle, ClientInfo {
   session: Session | undefined;
   will: Will | undefined;
   keepAlive = 0;
+  /** Clean Start (MQTT 5) / Clean Session (3.x) flag of the CONNECT. */
+  cleanStart = false;
   /** MQTT 5 values the client announced in CONNECT. */
   clientReceiveMaximum = 65_535;
   clientMaxPacketSize = 0;
@@ -75,6 +86,9 @@ export class ProtocolConnection implements Outlet, ClientHandle, ClientInfo {
   aliases: Map<number, string> | undefined;
   /** Outbound topic aliases: topic → alias, up to the client's Topic Alias Maximum (MQTT 5). */
   outAliases: Map<string, number> | undefined;
+  /** Acks waiting for durable storage, sent in order through one promise chain. */
+  private ackChain: Promise<void> | undefined;
+  private acksWaiting = 0;
   /** MQTT 5 enhanced authentication: the CONNECT's method, and the exchange in progress. */
   authMethod: string | undefined;
   auth: PendingAuth | undefined;
@@ -86,6 +100,7 @@ export class ProtocolConnection implements Outlet, ClientHandle, ClientInfo {
   publishWillOnClose = true;
   lastActivity: number;
   private keepAliveTimer: ReturnType<typeof setTimeout> | undefined;
+  private writeTimer: ReturnType<typeof setTimeout> | undefined;
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
   /** Packets that arrived while an asynchronous step was running, in order. */
   private backlog: Packet[] | undefined;
@@ -97,6 +112,8 @@ export class ProtocolConnection implements Outlet, ClientHandle, ClientInfo {
     this.remoteAddress = info.remoteAddress;
     this.remotePort = info.remotePort;
     this.listener = info.listener;
+    this.certCommonName = info.certCommonName;
+    this.usernameFromCert = info.usernameFromCert === true;
     this.lastActivity = broker.clock.now();
     this.connectTimer = broker.clock.setTimeout(() => {
       this.connectTimer = undefined;
@@ -262,6 +279,8 @@ export class ProtocolConnection implements Outlet, ClientHandle, ClientInfo {
     const clock = this.broker.clock;
     if (this.connectTimer !== undefined) clock.clearTimeout(this.connectTimer);
     if (this.keepAliveTimer !== undefined) clock.clearTimeout(this.keepAliveTimer);
+    if (this.writeTimer !== undefined) clock.clearTimeout(this.writeTimer);
+    this.writeTimer = undefined;
     this.connectTimer = this.keepAliveTimer = undefined;
     const session = this.session;
     if (session !== undefined) {
@@ -298,6 +317,8 @@ export class ProtocolConnection implements Outlet, ClientHandle, ClientInfo {
   /** Outlet: sends one delivery as a PUBLISH. False if it exceeds the client's Maximum Packet Size. */
   sendPublish(d: Delivery, packetId: number, dup: boolean): boolean {
     const msg = d.msg;
+    const read = this.broker.hooks.readFilter;
+    if (read !== undefined && !read(this, msg)) return false; // not readable by this client: dropped
     const pkt: PublishPacket = {
       type: PacketType.Publish,
       topic: msg.topic,
@@ -344,7 +365,40 @@ export class ProtocolConnection implements Outlet, ClientHandle, ClientInfo {
       }
     }
     this.io.send(pkt);
+    if (this.writeTimer === undefined && this.opts.writeTimeout > 0 && this.congested) this.startWriteTimer();
     return true;
+  }
+
+  /**
+   * Sends a PUBACK / PUBREC for an inbound PUBLISH. With `durability: sync` it waits until what the PUBLISH
+   * wrote is durable (a message Petrel acknowledged is never lost); acks leave in the order their PUBLISHes
+   * came [MQTT-4.6.0-2], so one waiting ack holds back later ones.
+   */
+  sendAck(p: Packet): void {
+    const persistence = this.broker.persistence;
+    const wait = persistence?.mustWait === true;
+    if (!wait && this.acksWaiting === 0) {
+      this.io.send(p);
+      return;
+    }
+    // The flush promise is taken now, so it covers this PUBLISH's writes; the chain keeps acks in order.
+    const durable = wait ? persistence?.store.flush() : undefined;
+    this.acksWaiting++;
+    this.ackChain = (this.ackChain ?? Promise.resolve())
+      .then(() => durable)
+      .then(
+        () => {
+          this.acksWaiting--;
+          if (this.state !== State.Closed) this.io.send(p);
+        },
+        (e: unknown) => {
+          this.acksWaiting--;
+          this.closeWith(
+            ReasonCode.UnspecifiedError,
+            `storage failed: ${e instanceof Error ? e.message : String(e)}`,
+          );
+        },
+      );
   }
 
   sendPubrel(packetId: number): void {
@@ -353,7 +407,27 @@ export class ProtocolConnection implements Outlet, ClientHandle, ClientInfo {
 
   /** Called by the transport when its write buffer drained: resume queued deliveries. */
   onDrain(): void {
+    if (this.writeTimer !== undefined && !this.congested) {
+      this.broker.clock.clearTimeout(this.writeTimer);
+      this.writeTimer = undefined;
+    }
     if (this.state === State.Connected && this.session !== undefined) this.session.pump();
+  }
+
+  /**
+   * A consumer that stops reading: its socket buffer stays over the high-water mark. If it has not drained
+   * within `write_timeout` seconds the connection is closed (its will is published, its session keeps the
+   * rest queued, bounded): a frozen client never holds broker memory without bound.
+   */
+  private startWriteTimer(): void {
+    this.writeTimer = this.broker.clock.setTimeout(() => {
+      this.writeTimer = undefined;
+      if (this.state === State.Closed) return;
+      if (!this.congested) return;
+      this.closeReason = `write timeout: ${this.io.writableLength} bytes unread for ${this.opts.writeTimeout} s`;
+      this.finish();
+      this.io.destroy();
+    }, this.opts.writeTimeout * 1000);
   }
 
   /** Reason String for a v5 ack, only when the client did not refuse problem information [MQTT-3.1.2-29]. */

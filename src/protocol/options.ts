@@ -19,6 +19,8 @@ export interface ProtocolOptions {
   responseInformation: string;
   /** Bytes buffered on a socket before the connection counts as congested. */
   writeHighWaterMark: number;
+  /** Seconds a connection may stay over the high-water mark before it is closed (0 = never). */
+  writeTimeout: number;
 }
 
 export const defaultProtocolOptions: ProtocolOptions = {
@@ -38,4 +40,5 @@ export const defaultProtocolOptions: ProtocolOptions = {
   sharedSubscriptionAvailable: true,
   responseInformation: 'response/${clientid}',
   writeHighWaterMark: 1_048_576,
+  writeTimeout: 30,
 };

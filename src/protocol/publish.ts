@@ -80,11 +80,16 @@ export function handlePublish(c: ProtocolConnection, p: PublishPacket): void | P
     receivedAt: now,
   };
 
+  // $SYS topics belong to the broker (MQTT 5.0 §4.7.2): a client's PUBLISH there is refused like an
+  // authorization denial, as Mosquitto does (v5: PUBACK/PUBREC 0x87; QoS 0 and v3: dropped).
+  if (topic.startsWith('$SYS') && (topic.length === 4 || topic.charCodeAt(4) === 0x2f))
+    return route(c, p, msg, SYS_DENIED);
+
   const hooks = c.broker.hooks;
   if (!hooks.hasDeciders('client.authorize')) return route(c, p, msg, ALLOW);
   const d = hooks.run(
     'client.authorize',
-    { client: c, action: 'publish', topic, qos: p.qos, retain: p.retain },
+    { client: c, action: 'publish', topic, qos: p.qos, retain: p.retain, size: p.payload.length },
     ALLOW,
   );
   if (d instanceof Promise) {
@@ -97,10 +102,16 @@ export function handlePublish(c: ProtocolConnection, p: PublishPacket): void | P
   return route(c, p, msg, d);
 }
 
+const SYS_DENIED: Decision = { result: 'deny', reason: '$SYS topics are reserved for the broker' };
+
 function route(c: ProtocolConnection, p: PublishPacket, msg: Message, d: Decision): void {
   if (c.session === undefined) return; // closed meanwhile
   if (d.result === 'deny') {
     c.broker.stats['messages.dropped.not_authorized']++;
+    if (d.disconnect === true && !c.isV5) {
+      c.abort(`publish not authorized: ${d.reason ?? ''}`);
+      return;
+    }
     // MQTT 5: PUBACK/PUBREC 0x87. MQTT 3.x has no way to say no: acknowledge and drop [MQTT-3.3.5-2].
     if (p.qos > 0) ack(c, p, c.isV5 ? ReasonCode.NotAuthorized : 0, 'not authorized');
     return;
@@ -119,10 +130,10 @@ function ack(c: ProtocolConnection, p: PublishPacket, reasonCode: number, reason
   const packetId = p.packetId!;
   const properties = reason !== undefined && reasonCode >= 0x80 ? c.reasonProps(reason) : undefined;
   if (p.qos === 1) {
-    c.io.send({ type: PacketType.Puback, packetId, reasonCode, properties });
+    c.sendAck({ type: PacketType.Puback, packetId, reasonCode, properties });
   } else if (p.qos === 2) {
     // Remember the id until PUBREL unless the PUBREC reports an error (the flow ends there).
-    if (reasonCode < 0x80) c.session!.awaitingRel.add(packetId);
-    c.io.send({ type: PacketType.Pubrec, packetId, reasonCode, properties });
+    if (reasonCode < 0x80) c.session!.addRel(packetId);
+    c.sendAck({ type: PacketType.Pubrec, packetId, reasonCode, properties });
   }
 }

@@ -74,7 +74,8 @@ export function handleSubscribe(c: ProtocolConnection, p: SubscribePacket): void
       ? ALLOW
       : hooks.run(
           'client.authorize',
-          { client: c, action: 'subscribe', topic: s.filter, qos: s.qos, retain: false },
+          // The filter inside `$share/{group}/…` is what reaches topics, so that is what is checked.
+          { client: c, action: 'subscribe', topic: s.topicFilter, qos: s.qos, retain: false },
           ALLOW,
         ),
   );
@@ -83,7 +84,7 @@ export function handleSubscribe(c: ProtocolConnection, p: SubscribePacket): void
       const d = ds[i]!;
       if (subs[i] !== undefined && d.result === 'deny') {
         subs[i] = undefined;
-        codes[i] = ReasonCode.NotAuthorized;
+        codes[i] = d.reasonCode ?? ReasonCode.NotAuthorized;
       }
     }
     finish(c, p, subs, codes);

@@ -17,6 +17,8 @@ export type RetainResult = 'stored' | 'deleted' | 'too_large' | 'full';
 export class RetainedStore {
   private readonly tree = new TopicTree<Message>();
   private readonly limits: RetainedLimits;
+  /** Topics retained by the broker itself (`from: ''`, i.e. `$SYS`), which clients cannot publish to. */
+  private own = 0;
 
   constructor(limits: RetainedLimits) {
     this.limits = limits;
@@ -32,10 +34,16 @@ export class RetainedStore {
       this.tree.delete(msg.topic);
       return 'deleted';
     }
+    if (msg.from === '') {
+      // The broker's own ($SYS) values are not subject to the limits and take no client's room.
+      if (!this.tree.has(msg.topic)) this.own++;
+      this.tree.set(msg.topic, msg);
+      return 'stored';
+    }
     if (this.limits.maxPayload > 0 && msg.payload.length > this.limits.maxPayload) return 'too_large';
     if (
       this.limits.maxMessages > 0 &&
-      this.tree.size >= this.limits.maxMessages &&
+      this.tree.size - this.own >= this.limits.maxMessages &&
       !this.tree.has(msg.topic)
     ) {
       return 'full';
@@ -50,7 +58,7 @@ export class RetainedStore {
     if (this.limits.maxPayload > 0 && msg.payload.length > this.limits.maxPayload) return false;
     return !(
       this.limits.maxMessages > 0 &&
-      this.tree.size >= this.limits.maxMessages &&
+      this.tree.size - this.own >= this.limits.maxMessages &&
       !this.tree.has(msg.topic)
     );
   }

@@ -1,9 +1,12 @@
-import { createServer, type Server as NetServer, type Socket } from 'node:net';
+import { installSecurity, type Security } from '../auth/index.js';
 import { Broker, type Clock, systemClock } from '../broker/broker.js';
-import { defaultConfig, type ListenerConfig, type PetrelConfig } from '../config/index.js';
+import { defaultConfig, type PetrelConfig } from '../config/index.js';
+import { type HttpAddress, MetricsHttpServer } from '../metrics/http-server.js';
+import { LmdbStore } from '../persistence/lmdb-store.js';
 import type { ProtocolOptions } from '../protocol/options.js';
+import { SysPublisher } from '../sys/sys-publisher.js';
+import { Listener } from '../transport/listener.js';
 import { createLogger, type Logger } from './logger.js';
-import { SocketConnection } from './socket-connection.js';
 
 export interface ListenerAddress {
   name: string;
@@ -34,30 +37,28 @@ export function protocolOptions(c: PetrelConfig): ProtocolOptions {
     retainAvailable: m.retain_available,
     wildcardSubscriptionAvailable: m.wildcard_subscription_available,
     subscriptionIdentifierAvailable: m.subscription_identifier_available,
-    // Shared subscriptions are routed by the shared-subscription work; until then they are refused (0x9E).
-    sharedSubscriptionAvailable: false,
+    sharedSubscriptionAvailable: m.shared_subscription_available,
     responseInformation: m.response_information,
-    writeHighWaterMark: 1_048_576,
+    writeHighWaterMark: m.write_buffer_limit,
+    writeTimeout: m.write_timeout,
   };
 }
 
-interface Listening {
-  cfg: ListenerConfig;
-  name: string;
-  server: NetServer;
-  sockets: Set<Socket>;
-}
-
 /**
- * The composition root: config → broker + listeners. Each accepted stream gets a SocketConnection.
+ * The composition root: config → broker + listeners (src/transport: tcp, tls, ws, wss, PROXY protocol).
  * `close()` stops accepting, disconnects clients (MQTT 5: DISCONNECT 0x8B) and waits for sockets to close.
  */
 export class PetrelServer {
   readonly config: PetrelConfig;
   readonly broker: Broker;
   readonly logger: Logger;
+  /** `$SYS` topics and client events (undefined when `sys_interval` is 0). */
+  readonly sys: SysPublisher | undefined;
+  private readonly http: MetricsHttpServer | undefined;
+  /** Authentication, ACL, limits and bans (src/auth); `security.reload()` re-reads password and acl files. */
+  readonly security: Security;
   private readonly popts: ProtocolOptions;
-  private readonly listening: Listening[] = [];
+  private readonly listening: Listener[] = [];
   private closing: Promise<void> | undefined;
 
   constructor(config: PetrelConfig = defaultConfig(), opts: ServerOptions = {}) {
@@ -72,10 +73,15 @@ export class PetrelServer {
         retainAvailable: m.retain_available,
         maxRetainedMessages: m.max_retained_messages,
         maxRetainedPayload: m.max_retained_payload,
+        sharedStrategy: m.shared_subscription_strategy,
+        sharedGroups: m.shared_subscription_groups,
       },
       opts.clock ?? systemClock,
     );
     this.popts = protocolOptions(config);
+    this.security = installSecurity(this.broker.hooks, config, this.logger);
+    if (config.sys_interval > 0) this.sys = new SysPublisher(this.broker, { interval: config.sys_interval });
+    if (config.http !== null) this.http = new MetricsHttpServer(this.broker);
     const log = this.logger;
     this.broker.hooks.onError = (hook, err) => log.warn({ hook, err }, 'hook_failed');
     if (log.isLevelEnabled('debug')) {
@@ -93,19 +99,12 @@ export class PetrelServer {
 
   /** Opens every configured listener; resolves when all are bound. */
   async listen(): Promise<ListenerAddress[]> {
+    await this.openStorage();
     for (let i = 0; i < this.config.listeners.length; i++) {
       const cfg = this.config.listeners[i]!;
-      const name = cfg.name ?? `${cfg.type}:${cfg.port}`;
-      const l: Listening = { cfg, name, server: createServer(), sockets: new Set() };
-      l.server.on('connection', (s) => this.accept(l, s));
-      await new Promise<void>((resolve, reject) => {
-        l.server.once('error', reject);
-        l.server.listen({ host: cfg.host, port: cfg.port }, () => {
-          l.server.off('error', reject);
-          resolve();
-        });
-      });
-      l.server.on('error', (err) => this.logger.error({ err, listener: name }, 'listener_error'));
+      const l = new Listener(cfg, { broker: this.broker, opts: this.popts, logger: this.logger });
+      await l.listen();
+      l.server.on('error', (err) => this.logger.error({ err, listener: l.name }, 'listener_error'));
       this.listening.push(l);
     }
     const addrs = this.addresses();
@@ -114,33 +113,60 @@ export class PetrelServer {
         { listener: a.name, host: a.host, port: a.port },
         `listening on ${a.type} ${a.host}:${a.port}`,
       );
+    if (this.http !== undefined && this.config.http !== null) {
+      let h: HttpAddress;
+      try {
+        h = await this.http.listen(this.config.http.host, this.config.http.port);
+      } catch (e) {
+        await this.close(); // the MQTT listeners opened above must not stay open
+        throw e;
+      }
+      this.logger.info(
+        { listener: 'http', host: h.host, port: h.port },
+        `metrics on http://${h.host}:${h.port}/metrics`,
+      );
+    }
+    this.sys?.start();
     return addrs;
+  }
+
+  /** The bound address of the HTTP (metrics) listener, or undefined when it is off or not started. */
+  httpAddress(): HttpAddress | undefined {
+    return this.http?.address();
+  }
+
+  /** Opens the configured store and restores sessions and retained messages from it (before any listener). */
+  private async openStorage(): Promise<void> {
+    const st = this.config.storage;
+    if (st.type !== 'embedded' || this.broker.persistence !== undefined) return;
+    const store = new LmdbStore({ dir: st.dir, durability: st.durability, batchMs: st.batch_ms });
+    await this.broker.attachStore(store, st.durability);
+    this.logger.info(
+      {
+        dir: st.dir,
+        durability: st.durability,
+        sessions: this.broker.sessions.size,
+        retained: this.broker.retained.size,
+      },
+      'storage_opened',
+    );
   }
 
   /** The bound addresses (the real port when the config said 0). */
   addresses(): ListenerAddress[] {
-    return this.listening.map((l) => {
-      const a = l.server.address();
-      const port = a !== null && typeof a === 'object' ? a.port : l.cfg.port;
-      return { name: l.name, type: l.cfg.type, host: l.cfg.host, port };
-    });
+    return this.listening.map((l) => ({ name: l.name, type: l.cfg.type, host: l.cfg.host, port: l.port }));
   }
 
-  private accept(l: Listening, socket: Socket): void {
-    const max = l.cfg.max_connections;
-    if (max > 0 && l.sockets.size >= max) {
-      socket.destroy();
-      return;
-    }
-    l.sockets.add(socket);
-    socket.on('close', () => l.sockets.delete(socket));
-    socket.on('error', () => {});
-    new SocketConnection(
-      socket,
-      this.broker,
-      { remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0, listener: l.name },
-      this.popts,
-    );
+  /**
+   * Re-reads the certificate, key and CA files of every tls / wss listener (the CLI calls it on SIGHUP).
+   * New handshakes use the new files; open connections are not touched. Throws if a file cannot be read
+   * (the listener keeps its previous certificates).
+   */
+  reloadTls(): number {
+    let n = 0;
+    for (const l of this.listening) if (l.reloadTls()) n++;
+    if (n > 0) this.logger.info({ listeners: n }, 'tls_reloaded');
+    return n;
   }
 
   /** Graceful stop. Idempotent. */
@@ -150,8 +176,11 @@ export class PetrelServer {
   }
 
   private async doClose(): Promise<void> {
-    const closed = this.listening.map((l) => new Promise<void>((r) => l.server.close(() => r())));
-    this.broker.close();
+    const closed = this.listening.map((l) => l.close());
+    this.sys?.stop();
+    this.security.close();
+    const httpClosed = this.http?.close();
+    const brokerClosed = this.broker.close();
     const sockets = this.listening.flatMap((l) => [...l.sockets]);
     await Promise.race([
       Promise.all(
@@ -161,6 +190,8 @@ export class PetrelServer {
     ]);
     for (const s of sockets) s.destroy();
     await Promise.all(closed);
+    await brokerClosed;
+    await httpClosed;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -27,7 +27,22 @@ async function listeningPort(p: ChildProcess): Promise<number> {
 
 describe('cli start', () => {
   it('start - listens where --port says, logs it, and SIGTERM sends v5 clients DISCONNECT 0x8B', async () => {
-    const p = run(['start', '--host', '127.0.0.1', '--port', '0']);
+    // The metrics listener binds port 0 too (its default, 18083, may be taken on a shared machine).
+    const dir = mkdtempSync(join(tmpdir(), 'petrel-cli-'));
+    writeFileSync(join(dir, 'petrel.yaml'), 'http: { host: 127.0.0.1, port: 0 }\n');
+    const p = run([
+      'start',
+      '--config',
+      join(dir, 'petrel.yaml'),
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--ws-port',
+      '0',
+      '--data-dir',
+      join(dir, 'data'),
+    ]);
     try {
       const port = await listeningPort(p);
       assert.ok(port > 0);

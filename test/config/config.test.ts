@@ -4,6 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { ConfigError, defaultConfig, loadConfig, parseConfig } from '../../src/config/index.js';
+import { testCerts } from '../helpers/certs.js';
+
+const certs = testCerts();
 
 const dir = mkdtempSync(join(tmpdir(), 'petrel-config-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -38,9 +41,14 @@ describe('config - defaults', () => {
 
   test('config - defaults: values', () => {
     const d = defaultConfig();
-    assert.deepEqual(d.listeners, [{ type: 'tcp', host: '127.0.0.1', port: 1883, max_connections: 0 }]);
+    assert.deepEqual(d.listeners, [
+      { type: 'tcp', host: '127.0.0.1', port: 1883, max_connections: 0, proxy_protocol: false },
+      { type: 'ws', host: '127.0.0.1', port: 8083, path: '/mqtt', max_connections: 0, proxy_protocol: false },
+    ]);
     assert.equal(d.log.level, 'info');
-    assert.deepEqual(d.storage, { type: 'memory' });
+    assert.deepEqual(d.storage, { type: 'embedded', dir: './data', durability: 'sync', batch_ms: 100 });
+    assert.equal(d.sys_interval, 10);
+    assert.deepEqual(d.http, { host: '127.0.0.1', port: 18083 });
     assert.deepEqual(d.mqtt, {
       max_packet_size: 1048576,
       max_keepalive: 65535,
@@ -61,7 +69,11 @@ describe('config - defaults', () => {
       wildcard_subscription_available: true,
       subscription_identifier_available: true,
       shared_subscription_available: true,
+      write_buffer_limit: 1048576,
+      write_timeout: 30,
       response_information: 'response/${clientid}',
+      shared_subscription_strategy: 'round_robin',
+      shared_subscription_groups: {},
     });
   });
 
@@ -78,12 +90,14 @@ describe('config - defaults', () => {
     assert.equal(c.mqtt.max_inflight, 5);
     assert.equal(c.mqtt.receive_maximum, 32);
     assert.equal(c.log.level, 'info');
-    assert.deepEqual(c.storage, { type: 'memory' });
+    assert.deepEqual(c.storage, { type: 'embedded', dir: './data', durability: 'sync', batch_ms: 100 });
   });
 
   test('config - defaults: a listener without host binds 0.0.0.0 and port 1883', () => {
     const c = parseConfig('listeners:\n  - type: tcp\n');
-    assert.deepEqual(c.listeners, [{ type: 'tcp', host: '0.0.0.0', port: 1883, max_connections: 0 }]);
+    assert.deepEqual(c.listeners, [
+      { type: 'tcp', host: '0.0.0.0', port: 1883, max_connections: 0, proxy_protocol: false },
+    ]);
   });
 
   test('config - defaults: an empty listener list stays empty', () => {
@@ -101,6 +115,18 @@ listeners:
     name: public
     max_connections: 10000
   - { type: tcp, host: 127.0.0.1, port: 0 }
+  - type: tls
+    port: 8883
+    proxy_protocol: true
+    cert: ${certs.serverCert}
+    key: ${certs.serverKey}
+    ca: ${certs.ca}
+    require_client_cert: true
+    use_cn_as_username: true
+    min_version: TLSv1.3
+    ciphers: ECDHE-ECDSA-AES128-GCM-SHA256
+  - { type: ws, port: 8080, path: /ws }
+  - { type: wss, cert: ${certs.serverCert}, key: ${certs.serverKey} }
 log:
   level: debug
 mqtt:
@@ -123,15 +149,86 @@ mqtt:
   wildcard_subscription_available: false
   subscription_identifier_available: false
   shared_subscription_available: false
+  write_buffer_limit: 65536
+  write_timeout: 5
   response_information: 'reply/\${clientid}/'
+  shared_subscription_strategy: sticky
+  shared_subscription_groups: { workers: hash_topic, audit: random }
 storage:
   type: memory
+sys_interval: 30
+http:
+  host: 0.0.0.0
+  port: 9100
+auth:
+  allow_anonymous: false
+  http: { url: "http://127.0.0.1:9000/auth", timeout_ms: 500 }
+  jwt: { secret: s3cret, from: username }
+acl:
+  rules:
+    - { allow: publish, topic: "up/\${clientid}", username: u, clientid: c, ip: 10.0.0.0/8, listener: public, qos: [0, 1], retain: false }
+    - { deny: all, topic: "#" }
+  no_match: allow
+  superusers: [admin]
+  sys_read: all
+  deny_action: disconnect
+  suback_deny_code: 128
+limits:
+  max_connections_per_ip: 5
+  max_subscriptions_per_client: 100
+  connection_rate: 50
+  connection_burst: 10
+  message_rate: 100
+  message_burst: 20
+  byte_rate: 100000
+  flapping_connects: 10
+  flapping_window_s: 30
+  flapping_ban_s: 600
+bans:
+  - { clientid: bad }
+  - { username: mallory, until: "2030-01-01T00:00:00Z" }
+  - { ip: 192.0.2.0/24 }
 `;
     const c = parseConfig(text, 'full.yaml');
     assert.deepEqual(c, {
       listeners: [
-        { type: 'tcp', host: '0.0.0.0', port: 1883, name: 'public', max_connections: 10000 },
-        { type: 'tcp', host: '127.0.0.1', port: 0, max_connections: 0 },
+        {
+          type: 'tcp',
+          host: '0.0.0.0',
+          port: 1883,
+          name: 'public',
+          max_connections: 10000,
+          proxy_protocol: false,
+        },
+        { type: 'tcp', host: '127.0.0.1', port: 0, max_connections: 0, proxy_protocol: false },
+        {
+          type: 'tls',
+          host: '0.0.0.0',
+          port: 8883,
+          max_connections: 0,
+          proxy_protocol: true,
+          cert: certs.serverCert,
+          key: certs.serverKey,
+          ca: certs.ca,
+          require_client_cert: true,
+          use_cn_as_username: true,
+          min_version: 'TLSv1.3',
+          ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256',
+        },
+        { type: 'ws', host: '0.0.0.0', port: 8080, path: '/ws', max_connections: 0, proxy_protocol: false },
+        {
+          type: 'wss',
+          host: '0.0.0.0',
+          port: 8084,
+          path: '/mqtt',
+          max_connections: 0,
+          proxy_protocol: false,
+          cert: certs.serverCert,
+          key: certs.serverKey,
+          require_client_cert: false,
+          use_cn_as_username: false,
+          min_version: 'TLSv1.2',
+        },
       ],
       log: { level: 'debug' },
       mqtt: {
@@ -154,10 +251,71 @@ storage:
         wildcard_subscription_available: false,
         subscription_identifier_available: false,
         shared_subscription_available: false,
+        write_buffer_limit: 65536,
+        write_timeout: 5,
         response_information: 'reply/${clientid}/',
+        shared_subscription_strategy: 'sticky',
+        shared_subscription_groups: { workers: 'hash_topic', audit: 'random' },
       },
       storage: { type: 'memory' },
+      sys_interval: 30,
+      http: { host: '0.0.0.0', port: 9100 },
+      auth: {
+        allow_anonymous: false,
+        http: { url: 'http://127.0.0.1:9000/auth', timeout_ms: 500 },
+        jwt: { secret: 's3cret', from: 'username' },
+      },
+      acl: {
+        rules: [
+          {
+            allow: 'publish',
+            topic: 'up/${clientid}',
+            username: 'u',
+            clientid: 'c',
+            ip: '10.0.0.0/8',
+            listener: 'public',
+            qos: [0, 1],
+            retain: false,
+          },
+          { deny: 'all', topic: '#' },
+        ],
+        no_match: 'allow',
+        superusers: ['admin'],
+        sys_read: 'all',
+        deny_action: 'disconnect',
+        suback_deny_code: 128,
+      },
+      limits: {
+        max_connections_per_ip: 5,
+        max_subscriptions_per_client: 100,
+        connection_rate: 50,
+        connection_burst: 10,
+        message_rate: 100,
+        message_burst: 20,
+        byte_rate: 100000,
+        flapping_connects: 10,
+        flapping_window_s: 30,
+        flapping_ban_s: 600,
+      },
+      bans: [
+        { clientid: 'bad' },
+        { username: 'mallory', until: '2030-01-01T00:00:00Z' },
+        { ip: '192.0.2.0/24' },
+      ],
     });
+  });
+
+  test('config - full file: http: null turns the HTTP listener off; a partial http section is filled in', () => {
+    assert.equal(parseConfig('http: null\n').http, null);
+    assert.equal(parseConfig('http:\n').http, null);
+    assert.deepEqual(parseConfig('http: { port: 0 }\n').http, { host: '127.0.0.1', port: 0 });
+    assert.equal(parseConfig('sys_interval: 0\n').sys_interval, 0);
+  });
+
+  test('config - errors: http and sys_interval name the key and the expectation', () => {
+    assertMentions(parseError('http:\n  prot: 80\n'), 'petrel.yaml:2', 'http.prot', 'did you mean "port"');
+    assertMentions(parseError('http: { port: 70000 }\n'), 'http.port', 'an integer from 0 to 65535');
+    assertMentions(parseError('sys_interval: -1\n'), 'sys_interval', 'an integer from 0 to 86400');
   });
 
   test('config - full file: range bounds are inclusive', () => {
@@ -279,15 +437,15 @@ describe('config - errors', () => {
     assert.equal(err.line, 3);
     assert.equal(
       err.message,
-      'config error in petrel.yaml:3: listeners[1].type: expected one of "tcp", got "quic"',
+      'config error in petrel.yaml:3: listeners[1].type: expected one of "tcp", "tls", "ws", "wss", got "quic"',
     );
     const missing = parseError('listeners:\n  - port: 1884\n');
     assert.equal(missing.path, 'listeners[0].type');
     assert.equal(missing.line, 2);
-    assertMentions(missing, 'required key missing (one of "tcp")');
+    assertMentions(missing, 'required key missing (one of "tcp", "tls", "ws", "wss")');
     assertMentions(
       parseError('storage:\n  type: redis\n'),
-      'petrel.yaml:2: storage.type: expected one of "memory", got "redis"',
+      'petrel.yaml:2: storage.type: expected one of "embedded", "memory", got "redis"',
     );
   });
 
@@ -404,23 +562,26 @@ describe('config - overrides', () => {
     );
     const c = loadConfig({ file, overrides: { host: '0.0.0.0', port: 1884 } });
     assert.deepEqual(c.listeners, [
-      { type: 'tcp', host: '0.0.0.0', port: 1884, max_connections: 0 },
-      { type: 'tcp', host: '10.0.0.2', port: 2000, max_connections: 0 },
+      { type: 'tcp', host: '0.0.0.0', port: 1884, max_connections: 0, proxy_protocol: false },
+      { type: 'tcp', host: '10.0.0.2', port: 2000, max_connections: 0, proxy_protocol: false },
     ]);
   });
 
   test('config - overrides: port alone keeps the host; applies to defaults without a file', () => {
-    const c = loadConfig({ overrides: { port: 0 } });
-    assert.deepEqual(c.listeners, [{ type: 'tcp', host: '127.0.0.1', port: 0, max_connections: 0 }]);
+    const c = loadConfig({ overrides: { port: 0, wsPort: 0 } });
+    assert.deepEqual(c.listeners, [
+      { type: 'tcp', host: '127.0.0.1', port: 0, max_connections: 0, proxy_protocol: false },
+      { type: 'ws', host: '127.0.0.1', port: 0, path: '/mqtt', max_connections: 0, proxy_protocol: false },
+    ]);
   });
 
   test('config - overrides: a tcp listener is added when there is none', () => {
     const file = writeTemp('none.yaml', 'listeners: []\n');
     assert.deepEqual(loadConfig({ file, overrides: { port: 1885 } }).listeners, [
-      { type: 'tcp', host: '127.0.0.1', port: 1885, max_connections: 0 },
+      { type: 'tcp', host: '127.0.0.1', port: 1885, max_connections: 0, proxy_protocol: false },
     ]);
     assert.deepEqual(loadConfig({ file, overrides: { host: '::' } }).listeners, [
-      { type: 'tcp', host: '::', port: 1883, max_connections: 0 },
+      { type: 'tcp', host: '::', port: 1883, max_connections: 0, proxy_protocol: false },
     ]);
     assert.deepEqual(loadConfig({ file }).listeners, []);
   });
@@ -452,5 +613,38 @@ describe('config - overrides', () => {
         return true;
       });
     }
+  });
+});
+
+describe('config - shared subscription strategies', () => {
+  test('config - a bad group strategy names the group key and lists the strategies', () => {
+    const err = parseError(
+      'mqtt:\n  shared_subscription_groups:\n    workers: round_robbin\n',
+      'petrel.yaml',
+    );
+    assert.ok(err.message.includes('petrel.yaml:3'), err.message);
+    assert.ok(err.message.includes('mqtt.shared_subscription_groups.workers'), err.message);
+    assert.ok(err.message.includes('did you mean "round_robin"'), err.message);
+  });
+});
+
+describe('config - storage', () => {
+  test('config - storage: embedded with its keys, and precise errors', () => {
+    const c = parseConfig(
+      'storage:\n  type: embedded\n  dir: /var/lib/petrel\n  durability: batched\n  batch_ms: 20\n',
+    );
+    assert.deepEqual(c.storage, {
+      type: 'embedded',
+      dir: '/var/lib/petrel',
+      durability: 'batched',
+      batch_ms: 20,
+    });
+    assertMentions(
+      parseError('storage:\n  type: embedded\n  durability: fast\n'),
+      'petrel.yaml:3',
+      'storage.durability',
+      '"sync", "batched", "none"',
+    );
+    assertMentions(parseError('storage:\n  type: memory\n  dir: x\n'), 'storage.dir', 'unknown key');
   });
 });

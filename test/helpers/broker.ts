@@ -14,8 +14,16 @@ export async function startBroker(patch: ConfigPatch = {}): Promise<TestBroker> 
   const config: PetrelConfig = {
     ...base,
     ...patch,
-    listeners: patch.listeners ?? [{ type: 'tcp', host: '127.0.0.1', port: 0, max_connections: 0 }],
+    listeners: patch.listeners ?? [
+      { type: 'tcp', host: '127.0.0.1', port: 0, max_connections: 0, proxy_protocol: false },
+    ],
     mqtt: { ...base.mqtt, ...patch.mqtt },
+    // Tests run in memory unless they ask for a store.
+    storage: patch.storage ?? { type: 'memory' },
+    // The HTTP (metrics) listener is off unless a test asks for it (then on port 0).
+    http: patch.http ?? null,
+    // No $SYS tree unless a test asks for it (its retained topics would show up in '$SYS/#' and counts).
+    sys_interval: patch.sys_interval ?? 0,
   };
   const server = new PetrelServer(config, { logger: createLogger(process.env.PETREL_TEST_LOG ?? 'silent') });
   const addrs = await server.listen();
