@@ -40,20 +40,7 @@ export class SocketConnection implements ConnectionIO {
 
   private onData(chunk: Buffer): void {
     if (this.closing) return;
-    const batch = this.batch;
-    const stats = this.stats;
-    stats['bytes.received'] += chunk.length;
-    const err = this.decoder.feed(chunk, batch);
-    if (batch.length > 0) {
-      for (let i = 0; i < batch.length; i++) {
-        const p = batch[i]!;
-        stats.packetsReceived[p.type]++;
-        if (p.type === PacketType.Publish) stats.publishReceived[p.qos]++;
-      }
-      this.protocol.handle(batch);
-      batch.length = 0;
-    }
-    if (err !== undefined) this.protocol.onCodecError(err);
+    feedChunk(chunk, this.decoder, this.batch, this.stats, this.protocol);
   }
 
   get writableLength(): number {
@@ -113,4 +100,29 @@ export class SocketConnection implements ConnectionIO {
   resume(): void {
     if (!this.closing) this.socket.resume();
   }
+}
+
+/**
+ * One inbound chunk, whatever the transport: decode every whole packet in it, count them, hand the batch to the
+ * protocol state machine, then report a decoding error (after the packets that preceded it).
+ */
+export function feedChunk(
+  chunk: Buffer,
+  decoder: Decoder,
+  batch: Packet[],
+  stats: Stats,
+  protocol: PacketSink,
+): void {
+  stats['bytes.received'] += chunk.length;
+  const err = decoder.feed(chunk, batch);
+  if (batch.length > 0) {
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i]!;
+      stats.packetsReceived[p.type]++;
+      if (p.type === PacketType.Publish) stats.publishReceived[p.qos]++;
+    }
+    protocol.handle(batch);
+    batch.length = 0;
+  }
+  if (err !== undefined) protocol.onCodecError(err);
 }

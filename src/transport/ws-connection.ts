@@ -5,6 +5,7 @@ import { Decoder, encode, type Packet, PacketType } from '../codec/index.js';
 import type { ConnectionInfo, ConnectionIO } from '../protocol/connection.js';
 import type { ProtocolOptions } from '../protocol/options.js';
 import { type PacketSink, sinkFor } from './sink.js';
+import { feedChunk } from './socket-connection.js';
 
 /**
  * MQTT over WebSocket: binary messages are fed to the decoder as a byte stream, so a packet may span
@@ -51,20 +52,7 @@ export class WsConnection implements ConnectionIO {
       this.killLater();
       return;
     }
-    const batch = this.batch;
-    const stats = this.stats;
-    stats['bytes.received'] += data.length;
-    const err = this.decoder.feed(data, batch);
-    if (batch.length > 0) {
-      for (let i = 0; i < batch.length; i++) {
-        const p = batch[i]!;
-        stats.packetsReceived[p.type]++;
-        if (p.type === PacketType.Publish) stats.publishReceived[p.qos]++;
-      }
-      this.protocol.handle(batch);
-      batch.length = 0;
-    }
-    if (err !== undefined) this.protocol.onCodecError(err);
+    feedChunk(data, this.decoder, this.batch, this.stats, this.protocol);
   }
 
   get writableLength(): number {
