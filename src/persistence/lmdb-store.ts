@@ -1,6 +1,7 @@
 import {
   closeSync,
   existsSync,
+  fstatSync,
   mkdirSync,
   openSync,
   readFileSync,
@@ -246,21 +247,44 @@ const LMDB_MAGIC = 0xbeefc0de;
  */
 export function checkHeader(file: string): void {
   if (!existsSync(file)) return;
-  const head = Buffer.alloc(32);
+  const head = Buffer.alloc(65_536 + META_END);
   let n = 0;
+  let size = 0;
   const fd = openSync(file, 'r');
   try {
-    n = readSync(fd, head, 0, 32, 0);
+    size = fstatSync(fd).size;
+    n = readSync(fd, head, 0, head.length, 0);
   } finally {
     closeSync(fd);
   }
-  if (n === 0) return;
-  if (n < 32 || head.readUInt32LE(24) !== LMDB_MAGIC) {
-    throw new StoreError(
-      `${file} is not a valid Petrel store (bad LMDB header): it may be corrupt; run \`petrel storage check\` or move it away to start empty`,
+  if (size === 0) return;
+  const bad = (why: string): StoreError =>
+    new StoreError(
+      `${file} is not a valid Petrel store (${why}): it may be corrupt; run \`petrel storage check\` or move it away to start empty`,
     );
+  if (n < META_END || head.readUInt32LE(24) !== LMDB_MAGIC) throw bad('bad LMDB header');
+  // The second meta page starts at the page size; LMDB uses the meta page with the newer transaction id.
+  let pageSize = 0;
+  for (let p = 4096; p <= 65_536; p *= 2) {
+    if (p + META_END <= n && head.readUInt32LE(p + 24) === LMDB_MAGIC) {
+      pageSize = p;
+      break;
+    }
+  }
+  if (pageSize === 0) throw bad('second meta page missing: file truncated');
+  const txn0 = head.readBigUInt64LE(META_TXNID);
+  const txn1 = head.readBigUInt64LE(pageSize + META_TXNID);
+  const lastPage = head.readBigUInt64LE((txn1 > txn0 ? pageSize : 0) + META_LAST_PG);
+  // Mapping a file shorter than its last used page would crash the process (SIGBUS) on the first read.
+  if (BigInt(size) < (lastPage + 1n) * BigInt(pageSize)) {
+    throw bad(`file truncated: ${size} bytes, the database needs ${(lastPage + 1n) * BigInt(pageSize)}`);
   }
 }
+
+/** Offsets in an LMDB (lmdb-js 3.x) meta page: last used page number, transaction id, end of what we read. */
+const META_LAST_PG = 144;
+const META_TXNID = 152;
+const META_END = 160;
 
 /**
  * One broker per data directory: two brokers writing the same store would corrupt each other's reference counts.

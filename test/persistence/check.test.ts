@@ -220,17 +220,16 @@ describe('petrel storage check / repair', () => {
     );
   });
 
-  it('a truncated file (LMDB would crash mapping it) is reported, not a crash of the command; repair copies it aside', async () => {
+  it('a truncated file is reported, not a crash of the command; repair copies it aside', async () => {
     const dir = dataDir();
     await seed(dir);
     const file = join(dir, 'petrel.mdb');
     truncateSync(file, 12288);
     const c = await run('check', '--data-dir', dir);
     assert.equal(c.code, 1, c.out + c.err);
-    assert.match(
-      c.out,
-      /cannot be read: reading it crashed LMDB \(SIG[A-Z]+\): the file is truncated or damaged/,
-    );
+    // Caught by the header check (the last used page lies past the end); a crash of the reader would be
+    // reported too, but never crash the command.
+    assert.match(c.out, /file truncated: 12288 bytes|reading it crashed LMDB \(SIG[A-Z]+\)/);
     const r = await run('repair', '--data-dir', dir);
     assert.equal(r.code, 1);
     assert.equal(readdirSync(dir).filter((n) => n.startsWith('petrel.mdb.corrupt-')).length, 1);

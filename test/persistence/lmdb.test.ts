@@ -39,3 +39,35 @@ describe('embedded store (lmdb)', () => {
     }
   });
 });
+
+describe('embedded store (lmdb) - truncation', () => {
+  it('header - a data file shorter than its last used page is refused instead of crashing the process', async () => {
+    const { truncateSync, statSync } = await import('node:fs');
+    const dir = mkdtempSync(join(tmpdir(), 'petrel-trunc-'));
+    try {
+      const s = new LmdbStore({ dir, durability: 'sync' });
+      await s.load();
+      for (let i = 1; i <= 3000; i++) {
+        s.putMessage(i, {
+          topic: `t/${i}`,
+          payload: Buffer.alloc(200, 1),
+          qos: 1,
+          retain: false,
+          properties: undefined,
+          expiresAt: 0,
+          from: 'p',
+          receivedAt: 0,
+        });
+      }
+      await s.close();
+      const file = join(dir, 'petrel.mdb');
+      truncateSync(file, Math.floor(statSync(file).size / 2));
+      assert.throws(
+        () => new LmdbStore({ dir, durability: 'sync' }),
+        (e: unknown) => e instanceof StoreError && /file truncated/.test(e.message),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
