@@ -1,6 +1,7 @@
 // `petrel sub`: subscribe and print messages, like mosquitto_sub (plus --json lines).
 import { ClientError, MqttClient, reasonText } from '../client/index.js';
 import { isValidUtf8, type Properties, type PublishPacket, type Subscription } from '../codec/index.js';
+import { matchesTopic } from '../topic/index.js';
 import { CONNECTION_HELP, parseClientArgs, reportError, UsageError } from './client-args.js';
 
 export const SUB_USAGE = `Usage: petrel sub -t FILTER [-t FILTER …] [options]
@@ -39,19 +40,6 @@ const SUB_OPTIONS = {
   format: { type: 'string', short: 'F' },
   json: { type: 'boolean' },
 } as const;
-
-/** A topic filter matcher for -T (no $share handling needed: these filter incoming topic names). */
-function matches(filter: string, topic: string): boolean {
-  const f = filter.split('/');
-  const t = topic.split('/');
-  if (topic.startsWith('$') && (f[0] === '+' || f[0] === '#')) return false;
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === '#') return true;
-    if (i >= t.length) return false;
-    if (f[i] !== '+' && f[i] !== t[i]) return false;
-  }
-  return f.length === t.length;
-}
 
 function jsonProperties(p: Properties): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -150,7 +138,7 @@ export async function sub(argv: string[]): Promise<void> {
         if (finished) return;
         if (v['retained-only'] && !p.retain) return finish(0);
         if (v['no-retained'] && p.retain) return;
-        if (filterOut.some((f) => matches(f, p.topic))) return;
+        if (filterOut.some((f) => matchesTopic(f, p.topic))) return;
         process.stdout.write(render(p));
         printed++;
         if (count !== undefined && printed >= count) finish(0);

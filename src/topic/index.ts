@@ -1,3 +1,4 @@
+export { covers, intersects, matchesTopic } from './match.js';
 export type { TreeVisitor } from './retained-tree.js';
 export { TopicTree } from './retained-tree.js';
 export type { TrieVisitor } from './trie.js';

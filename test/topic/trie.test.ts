@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { TopicTrie } from '../../src/topic/index.js';
+import { matchesTopic, TopicTrie } from '../../src/topic/index.js';
 import { matches, prng, randomFilter, randomTopic } from './helpers.js';
 
 function collect<K, V>(trie: TopicTrie<K, V>, topic: string): string[] {
@@ -236,5 +236,24 @@ describe('TopicTrie', () => {
     assert.equal(trie.remove(`${deep}/#`, 'k'), true);
     assert.equal(trie.remove(plus, 'k'), true);
     assert.equal(trie.filterCount, 0);
+  });
+});
+
+describe('matchesTopic', () => {
+  test('matchesTopic - agrees with the reference matcher over random filters and topics [MQTT-4.7.1] [MQTT-4.7.2-1]', () => {
+    const rnd = prng(4242);
+    const levels = ['a', 'b', '', '$SYS', '+', '#'];
+    const pick = (n: number, wild: boolean): string =>
+      Array.from({ length: n }, (_, i) => {
+        const l = levels[Math.floor(rnd() * levels.length)]!;
+        if (!wild && (l === '+' || l === '#')) return 'c';
+        if (l === '#' && i < n - 1) return '+';
+        return l;
+      }).join('/');
+    for (let i = 0; i < 3000; i++) {
+      const filter = pick(1 + Math.floor(rnd() * 4), true);
+      const topic = pick(1 + Math.floor(rnd() * 4), false);
+      assert.equal(matchesTopic(filter, topic), matches(filter, topic), `${filter} vs ${topic}`);
+    }
   });
 });
