@@ -177,6 +177,7 @@ export const MqttSchema = Type.Object(
       description: 'Largest session expiry interval granted, in seconds.',
     }),
     max_topic_levels: u16(128, 1, 'Maximum number of levels in a topic name or filter.'),
+    max_topic_length: u16(65535, 1, 'Longest topic name or filter, in bytes (UTF-8).'),
     max_client_id_length: u16(65535, 1, 'Maximum client identifier length, in bytes.'),
     connect_timeout: Type.Integer({
       minimum: 1,

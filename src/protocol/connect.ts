@@ -48,7 +48,7 @@ export function handleConnect(c: ProtocolConnection, p: ConnectPacket): void | P
   // Will checks.
   const will = p.will;
   if (will !== undefined) {
-    const bad = validateTopicName(will.topic, { maxLevels: o.maxTopicLevels });
+    const bad = validateTopicName(will.topic, { maxLevels: o.maxTopicLevels, maxLength: o.maxTopicLength });
     if (bad !== undefined) return refuse(c, ReasonCode.TopicNameInvalid, `will ${bad}`);
     // $SYS belongs to the broker: a client cannot plant a will there (MQTT 5.0 §4.7.2).
     if (will.topic === '$SYS' || will.topic.startsWith('$SYS/'))

@@ -7,6 +7,8 @@ export interface ProtocolOptions {
   topicAliasMaximum: number;
   maxSessionExpiry: number;
   maxTopicLevels: number;
+  /** Longest topic name or filter, in bytes. */
+  maxTopicLength: number;
   maxClientIdLength: number;
   /** Seconds a new socket has to send CONNECT. */
   connectTimeout: number;
@@ -31,6 +33,7 @@ export const defaultProtocolOptions: ProtocolOptions = {
   topicAliasMaximum: 10,
   maxSessionExpiry: 0xffffffff,
   maxTopicLevels: 128,
+  maxTopicLength: 65_535,
   maxClientIdLength: 65_535,
   connectTimeout: 10,
   maximumQos: 2,

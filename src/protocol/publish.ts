@@ -40,7 +40,7 @@ export function handlePublish(c: ProtocolConnection, p: PublishPacket): void | P
       return c.closeWith(ReasonCode.ProtocolError, 'empty topic name without a topic alias');
     }
   }
-  const bad = validateTopicName(topic, { maxLevels: o.maxTopicLevels });
+  const bad = validateTopicName(topic, { maxLevels: o.maxTopicLevels, maxLength: o.maxTopicLength });
   if (bad !== undefined) {
     if (!c.isV5) return c.abort(`invalid topic name: ${bad}`);
     return c.closeWith(ReasonCode.TopicNameInvalid, bad);

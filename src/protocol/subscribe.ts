@@ -30,7 +30,7 @@ export function handleSubscribe(c: ProtocolConnection, p: SubscribePacket): void
     let rc: number = ReasonCode.Success;
     let group: string | undefined;
     let topicFilter = filter;
-    const bad = validateTopicFilter(filter, { maxLevels: o.maxTopicLevels });
+    const bad = validateTopicFilter(filter, { maxLevels: o.maxTopicLevels, maxLength: o.maxTopicLength });
     if (bad !== undefined) {
       rc = ReasonCode.TopicFilterInvalid;
     } else {
@@ -119,7 +119,10 @@ export function handleUnsubscribe(c: ProtocolConnection, p: UnsubscribePacket): 
   const session = c.session!;
   const codes: number[] = [];
   for (const f of p.topicFilters) {
-    const bad = validateTopicFilter(f, { maxLevels: c.opts.maxTopicLevels });
+    const bad = validateTopicFilter(f, {
+      maxLevels: c.opts.maxTopicLevels,
+      maxLength: c.opts.maxTopicLength,
+    });
     if (bad !== undefined) codes.push(ReasonCode.TopicFilterInvalid);
     else codes.push(c.broker.unsubscribe(session, f) ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted);
   }

@@ -31,6 +31,7 @@ export function protocolOptions(c: PetrelConfig): ProtocolOptions {
     topicAliasMaximum: m.topic_alias_maximum,
     maxSessionExpiry: m.max_session_expiry,
     maxTopicLevels: m.max_topic_levels,
+    maxTopicLength: m.max_topic_length,
     maxClientIdLength: m.max_client_id_length,
     connectTimeout: m.connect_timeout,
     maximumQos: m.maximum_qos,

@@ -60,6 +60,7 @@ describe('config - defaults', () => {
       topic_alias_maximum: 10,
       max_session_expiry: 4294967295,
       max_topic_levels: 128,
+      max_topic_length: 65535,
       max_client_id_length: 65535,
       connect_timeout: 10,
       maximum_qos: 2,
@@ -140,6 +141,7 @@ mqtt:
   topic_alias_maximum: 0
   max_session_expiry: 86400
   max_topic_levels: 16
+  max_topic_length: 1024
   max_client_id_length: 23
   connect_timeout: 3600
   maximum_qos: 1
@@ -242,6 +244,7 @@ bans:
         topic_alias_maximum: 0,
         max_session_expiry: 86400,
         max_topic_levels: 16,
+        max_topic_length: 1024,
         max_client_id_length: 23,
         connect_timeout: 3600,
         maximum_qos: 1,
