@@ -13,6 +13,8 @@ export const NEVER_EXPIRES = 0xffffffff;
 
 export interface BrokerOptions {
   maxQueuedMessages: number;
+  /** Payload bytes queued per session (0 or absent = unlimited). */
+  maxQueuedBytes?: number;
   queueQos0Messages: boolean;
   queueDropPolicy: 'drop_oldest' | 'drop_newest';
   retainAvailable: boolean;
@@ -257,6 +259,7 @@ export class Broker {
   private sessionLimits() {
     return {
       maxQueued: this.options.maxQueuedMessages,
+      maxQueuedBytes: this.options.maxQueuedBytes ?? 0,
       queueQos0: this.options.queueQos0Messages,
       dropPolicy: this.options.queueDropPolicy,
     };

@@ -161,6 +161,11 @@ export const MqttSchema = Type.Object(
       default: 1000,
       description: 'Messages queued per session while offline or while inflight is full (0 = unlimited).',
     }),
+    max_queued_bytes: Type.Integer({
+      minimum: 0,
+      default: 67_108_864,
+      description: 'Payload bytes queued per session (0 = unlimited); the drop policy applies past it.',
+    }),
     queue_qos0_messages: Type.Boolean({
       default: false,
       description: 'Queue QoS 0 messages for offline persistent sessions.',

@@ -69,6 +69,7 @@ export class PetrelServer {
     this.broker = new Broker(
       {
         maxQueuedMessages: m.max_queued_messages,
+        maxQueuedBytes: m.max_queued_bytes,
         queueQos0Messages: m.queue_qos0_messages,
         queueDropPolicy: m.queue_drop_policy,
         retainAvailable: m.retain_available,

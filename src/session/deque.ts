@@ -38,3 +38,24 @@ export class Deque<T> {
     for (let i = this.head; i < this.items.length; i++) yield this.items[i] as T;
   }
 }
+
+/** A queue of deliveries that also counts the payload bytes it holds (for `max_queued_bytes`). */
+export class DeliveryQueue<T extends { readonly msg: { readonly payload: Buffer } }> extends Deque<T> {
+  bytes = 0;
+
+  override push(v: T): void {
+    this.bytes += v.msg.payload.length;
+    super.push(v);
+  }
+
+  override shift(): T | undefined {
+    const v = super.shift();
+    if (v !== undefined) this.bytes -= v.msg.payload.length;
+    return v;
+  }
+
+  override clear(): void {
+    this.bytes = 0;
+    super.clear();
+  }
+}

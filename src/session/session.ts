@@ -1,6 +1,6 @@
 import { isExpired, type Message } from '../broker/message.js';
 import type { QoS, Will } from '../codec/index.js';
-import { Deque } from './deque.js';
+import { DeliveryQueue } from './deque.js';
 
 /** A subscription as the session holds it (MQTT 5 options for every protocol version). */
 export interface Subscription {
@@ -56,6 +56,8 @@ export interface Outlet {
 
 export interface SessionLimits {
   maxQueued: number;
+  /** Payload bytes a session may hold queued (0 = unlimited). */
+  maxQueuedBytes: number;
   queueQos0: boolean;
   dropPolicy: 'drop_oldest' | 'drop_newest';
 }
@@ -97,7 +99,7 @@ export class Session {
   /** Outbound QoS 1/2 messages awaiting acknowledgement, in send order. */
   readonly inflight = new Map<number, Inflight>();
   /** Deliveries waiting for the client (offline, window full or congested). */
-  readonly queue = new Deque<Delivery>();
+  readonly queue = new DeliveryQueue<Delivery>();
   /** Inbound QoS 2 packet ids received (PUBREC sent), awaiting PUBREL. */
   readonly awaitingRel = new Set<number>();
   outlet: Outlet | undefined;
@@ -161,7 +163,15 @@ export class Session {
 
   private enqueue(d: Delivery): void {
     const max = this.limits.maxQueued;
-    if (max > 0 && this.queue.length >= max) {
+    const maxBytes = this.limits.maxQueuedBytes;
+    const size = d.msg.payload.length;
+    if (maxBytes > 0 && size > maxBytes) {
+      // Larger than the whole byte budget: it can never be queued.
+      this.droppedCount++;
+      this.observer.dropped(this, d.msg, 'queue_full');
+      return;
+    }
+    while ((max > 0 && this.queue.length >= max) || (maxBytes > 0 && this.queue.bytes + size > maxBytes)) {
       this.droppedCount++;
       if (this.limits.dropPolicy === 'drop_newest') {
         this.observer.dropped(this, d.msg, 'queue_full');

@@ -44,3 +44,31 @@ describe('limits - topic length', () => {
     assert.equal(await p.waitClosed(), true);
   });
 });
+
+describe('limits - queued bytes', () => {
+  for (const policy of ['drop_oldest', 'drop_newest'] as const) {
+    it(`max_queued_bytes - an offline session holds at most that many payload bytes (${policy})`, async () => {
+      await using b = await startBroker({
+        mqtt: { max_queued_bytes: 3000, max_queued_messages: 0, queue_drop_policy: policy },
+      });
+      const s = await b.client({
+        clientId: 'slow',
+        clean: false,
+        protocolVersion: 5,
+        properties: { sessionExpiryInterval: 60 },
+      });
+      await s.subscribeAsync('q/#', { qos: 1 });
+      await s.endAsync();
+      const p = await b.client({ clientId: 'p', protocolVersion: 5 });
+      for (let i = 0; i < 5; i++) await p.publishAsync('q/x', Buffer.alloc(1000, 48 + i), { qos: 1 });
+      // Bigger than the whole budget: never queued.
+      await p.publishAsync('q/x', Buffer.alloc(5000, 0x7a), { qos: 1 });
+      const session = b.broker.sessions.get('slow')!;
+      assert.equal(session.queue.length, 3);
+      assert.equal(session.queue.bytes, 3000);
+      const kept = [...session.queue].map((d) => String.fromCharCode(d.msg.payload[0]!));
+      assert.deepEqual(kept, policy === 'drop_oldest' ? ['2', '3', '4'] : ['0', '1', '2']);
+      assert.equal(b.broker.stats['messages.dropped.queue_full'], 3);
+    });
+  }
+});

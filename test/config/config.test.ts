@@ -55,6 +55,7 @@ describe('config - defaults', () => {
       receive_maximum: 32,
       max_inflight: 32,
       max_queued_messages: 1000,
+      max_queued_bytes: 67108864,
       queue_qos0_messages: false,
       queue_drop_policy: 'drop_oldest',
       topic_alias_maximum: 10,
@@ -136,6 +137,7 @@ mqtt:
   receive_maximum: 100
   max_inflight: 20
   max_queued_messages: 0
+  max_queued_bytes: 4096
   queue_qos0_messages: true
   queue_drop_policy: drop_newest
   topic_alias_maximum: 0
@@ -239,6 +241,7 @@ bans:
         receive_maximum: 100,
         max_inflight: 20,
         max_queued_messages: 0,
+        max_queued_bytes: 4096,
         queue_qos0_messages: true,
         queue_drop_policy: 'drop_newest',
         topic_alias_maximum: 0,
