@@ -1,5 +1,5 @@
 import type { QoS, Will } from '../codec/index.js';
-import { Hooks } from '../hooks/hooks.js';
+import { ALLOW, type ClientInfo, type Decision, Hooks } from '../hooks/hooks.js';
 import type { Durability, Store } from '../persistence/store.js';
 import { RetainedStore } from '../retain/retained-store.js';
 import { Router } from '../router/router.js';
@@ -200,11 +200,11 @@ export class Broker {
    * ends now if its expiry interval is 0, else it stays until it expires; the will waits for its Will Delay
    * Interval or the end of the session, whichever comes first [MQTT-3.1.3-9].
    */
-  closeConnection(session: Session, client: ClientHandle, will: Will | undefined): void {
+  closeConnection(session: Session, client: ClientHandle, will: Will | undefined, info?: ClientInfo): void {
     if (this.clients.get(session.clientId) === client) this.clients.delete(session.clientId);
     if (this.sessions.get(session.clientId) !== session) {
       // The session was already replaced (clean start takeover); only the will remains to publish.
-      if (will !== undefined) this.publishWill(session.clientId, will);
+      if (will !== undefined) this.publishWill(session.clientId, will, info);
       return;
     }
     session.detach(this.clock.now());
@@ -218,9 +218,10 @@ export class Broker {
     this.redispatchShared(session);
     const delay = will?.properties?.willDelayInterval ?? 0;
     if (will !== undefined && (delay === 0 || session.expiryInterval === 0)) {
-      this.publishWill(session.clientId, will);
+      this.publishWill(session.clientId, will, info);
       will = undefined;
     }
+    session.willFrom = will !== undefined ? info : undefined;
     if (session.expiryInterval === 0) {
       this.endSession(session, 'expired');
       return;
@@ -242,7 +243,8 @@ export class Broker {
         const w = session.pendingWill;
         session.pendingWill = undefined;
         if (session.journal !== undefined) this.persistence!.saveSession(session);
-        if (w !== undefined) this.publishWill(session.clientId, w);
+        if (w !== undefined) this.publishWill(session.clientId, w, session.willFrom);
+        session.willFrom = undefined;
       });
     }
     if (session.expiryInterval !== NEVER_EXPIRES) {
@@ -280,7 +282,8 @@ export class Broker {
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
     const w = session.pendingWill;
     session.pendingWill = undefined;
-    if (w !== undefined) this.publishWill(session.clientId, w);
+    if (w !== undefined) this.publishWill(session.clientId, w, session.willFrom);
+    session.willFrom = undefined;
     if (this.hooks.has('session.terminated')) this.hooks.emit('session.terminated', session.clientId, reason);
   }
 
@@ -311,10 +314,36 @@ export class Broker {
     }, MAX_TIMER_MS);
   }
 
-  publishWill(clientId: string, will: Will): void {
+  /**
+   * Publishes a will. With `from` (the client it belongs to) and authorization hooks, it is authorized again
+   * now, not only at CONNECT: rules tightened meanwhile apply. A will restored after a restart has no client
+   * to check against and is published as authorized at its CONNECT.
+   */
+  publishWill(clientId: string, will: Will, from?: ClientInfo): void {
     if (this.closed) return;
-    this.stats['wills.published']++;
-    this.publish(this.willMessage(clientId, will));
+    const publish = (d: Decision): void => {
+      if (d.result === 'deny') {
+        this.stats['messages.dropped.not_authorized']++;
+        return;
+      }
+      this.stats['wills.published']++;
+      this.publish(this.willMessage(clientId, will));
+    };
+    if (from === undefined || !this.hooks.hasDeciders('client.authorize')) return publish(ALLOW);
+    const d = this.hooks.run(
+      'client.authorize',
+      {
+        client: from,
+        action: 'publish',
+        topic: will.topic,
+        qos: will.qos,
+        retain: will.retain,
+        size: will.payload.length,
+      },
+      ALLOW,
+    );
+    if (d instanceof Promise) d.then(publish, () => publish({ result: 'deny' }));
+    else publish(d);
   }
 
   willMessage(clientId: string, will: Will): Message {

@@ -286,7 +286,7 @@ export class ProtocolConnection implements Outlet, ClientHandle, ClientInfo {
     if (session !== undefined) {
       this.session = undefined;
       if (session.outlet === this) session.outlet = undefined;
-      this.broker.closeConnection(session, this, this.publishWillOnClose ? this.will : undefined);
+      this.broker.closeConnection(session, this, this.publishWillOnClose ? this.will : undefined, this);
     }
     if (wasConnected && this.broker.hooks.has('client.disconnected')) {
       this.broker.hooks.emit('client.disconnected', this, this.closeReason);

@@ -1,5 +1,6 @@
 import { isExpired, type Message } from '../broker/message.js';
 import type { QoS, Will } from '../codec/index.js';
+import type { ClientInfo } from '../hooks/hooks.js';
 import { DeliveryQueue } from './deque.js';
 
 /** A subscription as the session holds it (MQTT 5 options for every protocol version). */
@@ -107,6 +108,8 @@ export class Session {
   journal: SessionJournal | undefined;
   /** The will of the last connection, pending after it ended abnormally (with a Will Delay). */
   pendingWill: Will | undefined;
+  /** The client the pending will belongs to, to authorize it again when it is published (not persisted). */
+  willFrom: ClientInfo | undefined;
   /** Timers owned by the broker (expiry, delayed will). */
   expiryTimer: ReturnType<typeof setTimeout> | undefined;
   willTimer: ReturnType<typeof setTimeout> | undefined;

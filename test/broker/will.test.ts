@@ -301,3 +301,47 @@ describe('will', { concurrency: true }, () => {
     assert.equal(m!.packet.qos, 1);
   });
 });
+
+describe('will - authorized again when published', () => {
+  it('will - a rule tightened after CONNECT stops a delayed will; an allowed one is published', async () => {
+    await using b = await startBroker();
+    let deny = false;
+    b.broker.hooks.decide('client.authorize', (req) =>
+      deny && req.action === 'publish' && req.topic === 'wills/late'
+        ? { result: 'deny' }
+        : { result: 'ignore' },
+    );
+    const watcher = await b.client({ clientId: 'watcher', protocolVersion: 5 });
+    await watcher.subscribeAsync('wills/#', { qos: 1 });
+    const mk = async (id: string, topic: string) => {
+      const r = await b.raw(5);
+      r.send(
+        connectPacket(5, {
+          clientId: id,
+          clean: true,
+          properties: { sessionExpiryInterval: 10 },
+          will: {
+            topic,
+            payload: Buffer.from(id),
+            qos: 1,
+            retain: false,
+            properties: { willDelayInterval: 1 },
+          },
+        }),
+      );
+      assert.equal((await r.next()).type, 2);
+      return r;
+    };
+    const late = await mk('late', 'wills/late');
+    const fine = await mk('fine', 'wills/fine');
+    deny = true; // e.g. the ACL file was reloaded with a stricter rule
+    late.destroy();
+    fine.destroy();
+    const got = await collectFor(watcher, 1600);
+    assert.deepEqual(
+      got.map((m) => m.topic),
+      ['wills/fine'],
+    );
+    assert.equal(b.broker.stats['messages.dropped.not_authorized'], 1);
+  });
+});
