@@ -329,7 +329,10 @@ export class Broker {
       this.stats['wills.published']++;
       this.publish(this.willMessage(clientId, will));
     };
-    if (from === undefined || !this.hooks.hasDeciders('client.authorize')) return publish(ALLOW);
+    if (from === undefined || !this.hooks.hasDeciders('client.authorize')) {
+      publish(ALLOW);
+      return;
+    }
     const d = this.hooks.run(
       'client.authorize',
       {
