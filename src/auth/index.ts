@@ -38,11 +38,14 @@ export interface SecurityLogger {
 interface Grant {
   superuser: boolean;
   rules: readonly AclRule[] | undefined;
+  /** When the credential stops being valid (JWT `exp`, ms): the connection is closed then. */
+  expiresAt?: number;
 }
 
 /** Per-connection state, keyed by the connection object (never by client input). */
 interface ClientState {
   grant: Grant | undefined;
+  expiry?: ReturnType<typeof setTimeout>;
   messages: TokenBucket | undefined;
   bytes: TokenBucket | undefined;
 }
@@ -154,9 +157,26 @@ export class Security {
       hooks.on('client.connected', (c) => {
         const p = this.pending.get(c.clientId);
         this.pending.delete(c.clientId);
-        this.state(c).grant = p?.grant;
+        const st = this.state(c);
+        st.grant = p?.grant;
+        const exp = p?.grant.expiresAt;
+        if (exp !== undefined && c.disconnect !== undefined) {
+          // The token's `exp` ends the connection too, not only the CONNECT (as EMQX does).
+          const end = c.disconnect.bind(c);
+          st.expiry = setTimeout(
+            () => end(ReasonCode.NotAuthorized, 'token expired'),
+            Math.max(0, exp - Date.now()),
+          );
+          st.expiry.unref();
+        }
         if (l.max_connections_per_ip > 0)
           this.perIp.set(c.remoteAddress, (this.perIp.get(c.remoteAddress) ?? 0) + 1);
+      }),
+    );
+    this.removers.push(
+      hooks.on('client.disconnected', (c) => {
+        const st = this.clients.get(c);
+        if (st?.expiry !== undefined) clearTimeout(st.expiry);
       }),
     );
     if (l.max_connections_per_ip > 0) {
@@ -297,7 +317,7 @@ export class Security {
     for (const ask of answers) {
       const a = await ask();
       if (a.result === 'allow') {
-        this.grant(r, a.superuser, a.rules);
+        this.grant(r, a.superuser, a.rules, 'expiresAt' in a ? a.expiresAt : undefined);
         return { result: 'allow', superuser: a.superuser };
       }
       if (a.result === 'deny')
@@ -314,12 +334,17 @@ export class Security {
     return ALLOW;
   }
 
-  private grant(r: { clientId: string }, superuser: boolean, rules: readonly AclRule[] | undefined): void {
+  private grant(
+    r: { clientId: string },
+    superuser: boolean,
+    rules: readonly AclRule[] | undefined,
+    expiresAt?: number,
+  ): void {
     const now = Date.now();
     if (this.pending.size > 10_000) {
       for (const [k, v] of this.pending) if (v.at < now - PENDING_TTL_MS) this.pending.delete(k);
     }
-    this.pending.set(r.clientId, { grant: { superuser, rules }, at: now });
+    this.pending.set(r.clientId, { grant: { superuser, rules, expiresAt }, at: now });
   }
 
   private grantOf(c: ClientInfo): Grant | undefined {

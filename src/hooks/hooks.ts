@@ -32,6 +32,8 @@ export interface ClientInfo {
   /** Set once CONNECT is accepted (the `client.connected` / `client.disconnected` hooks have them). */
   readonly keepAlive?: number;
   readonly cleanStart?: boolean;
+  /** Ends the connection from the server side (MQTT 5: DISCONNECT with `reasonCode`); absent when not live. */
+  disconnect?(reasonCode: number, reason: string): void;
 }
 
 export interface AuthenticateRequest extends ClientInfo {

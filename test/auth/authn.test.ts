@@ -212,6 +212,31 @@ describe('auth - jwt', () => {
     assert.equal(await connack(b, 5, 'u', 'not a token'), 0x86);
   });
 
+  test('auth - jwt: the connection ends when the token expires (v5 DISCONNECT 0x87)', async () => {
+    await using b = await startBroker(
+      security(`auth:\n  allow_anonymous: false\n  jwt: { secret: "${secret}" }\n`),
+    );
+    const r = await b.raw(5);
+    const exp = Math.floor(Date.now() / 1000) + 2;
+    r.send({
+      type: PacketType.Connect,
+      protocolName: 'MQTT',
+      protocolVersion: 5,
+      clean: true,
+      keepAlive: 0,
+      clientId: 'short-lived',
+      username: 'u',
+      password: Buffer.from(await token({ username: 'u' }, exp)),
+    });
+    const ack = await expectPacket(r, PacketType.Connack);
+    assert.equal(ack.reasonCode, 0);
+    const t0 = Date.now();
+    const d = await expectPacket(r, PacketType.Disconnect, 4000);
+    assert.equal(d.reasonCode, 0x87);
+    assert.ok(Date.now() - t0 <= 3500, 'closed at the token expiry');
+    assert.equal(await r.waitClosed(), true);
+  });
+
   test('auth - jwt: acl claims restrict the client (EMQX style rules)', async () => {
     await using b = await startBroker(security(`auth:\n  jwt: { secret: "${secret}" }\n`));
     const t = await token({
