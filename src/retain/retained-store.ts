@@ -31,7 +31,7 @@ export class RetainedStore {
   /** Stores, replaces, or (empty payload) deletes the retained message of `msg.topic` [MQTT-3.3.1-5..7]. */
   set(msg: Message): RetainResult {
     if (msg.payload.length === 0) {
-      this.tree.delete(msg.topic);
+      this.remove(msg.topic);
       return 'deleted';
     }
     if (msg.from === '') {
@@ -40,27 +40,30 @@ export class RetainedStore {
       this.tree.set(msg.topic, msg);
       return 'stored';
     }
-    if (this.limits.maxPayload > 0 && msg.payload.length > this.limits.maxPayload) return 'too_large';
-    if (
-      this.limits.maxMessages > 0 &&
-      this.tree.size - this.own >= this.limits.maxMessages &&
-      !this.tree.has(msg.topic)
-    ) {
-      return 'full';
-    }
+    const refused = this.refusal(msg);
+    if (refused !== undefined) return refused;
     this.tree.set(msg.topic, msg);
     return 'stored';
   }
 
   /** Whether `set(msg)` would store (or delete) rather than refuse it for a limit. */
   accepts(msg: Message): boolean {
-    if (msg.payload.length === 0) return true;
-    if (this.limits.maxPayload > 0 && msg.payload.length > this.limits.maxPayload) return false;
-    return !(
-      this.limits.maxMessages > 0 &&
-      this.tree.size - this.own >= this.limits.maxMessages &&
-      !this.tree.has(msg.topic)
-    );
+    return msg.payload.length === 0 || msg.from === '' || this.refusal(msg) === undefined;
+  }
+
+  /** Why a client's retained message is over the limits, if it is. */
+  private refusal(msg: Message): 'too_large' | 'full' | undefined {
+    const { maxPayload, maxMessages } = this.limits;
+    if (maxPayload > 0 && msg.payload.length > maxPayload) return 'too_large';
+    if (maxMessages > 0 && this.tree.size - this.own >= maxMessages && !this.tree.has(msg.topic))
+      return 'full';
+    return undefined;
+  }
+
+  /** Deletes a topic, keeping the count of the broker's own topics right. */
+  private remove(topic: string): void {
+    if (this.tree.get(topic)?.from === '') this.own--;
+    this.tree.delete(topic);
   }
 
   get(topic: string): Message | undefined {
@@ -75,7 +78,7 @@ export class RetainedStore {
       if (isExpired(msg, now)) expired.push(topic);
       else out.push(msg);
     });
-    for (const t of expired) this.tree.delete(t);
+    for (const t of expired) this.remove(t);
     return out;
   }
 
