@@ -66,6 +66,7 @@ export class LmdbStore implements Store {
   private readonly meta: Database<number, string>;
   private readonly lockFile: string;
   private last: Promise<unknown> | undefined;
+  /** Batches written but not yet committed. */
   private pendingWrites = 0;
 
   constructor(opts: LmdbStoreOptions) {
@@ -98,14 +99,20 @@ export class LmdbStore implements Store {
     return this.pendingWrites > 0;
   }
 
+  /**
+   * Records a write's commit promise. lmdb hands every write of one batch the same promise, so this counts
+   * pending batches, with no closure per write.
+   */
   private track(p: Promise<unknown>): void {
+    if (p === this.last) return;
     this.pendingWrites++;
     this.last = p;
-    p.then(
-      () => this.pendingWrites--,
-      () => this.pendingWrites--,
-    );
+    p.then(this.settled, this.settled);
   }
+
+  private readonly settled = (): void => {
+    this.pendingWrites--;
+  };
 
   async load(): Promise<RestoredState> {
     try {
