@@ -207,13 +207,7 @@ export class SysPublisher {
     this.connectedAt.set(c, now);
     if (this.broker.clients.size > this.maxClients) this.maxClients = this.broker.clients.size;
     const event = {
-      clientid: c.clientId,
-      username: c.username ?? null,
-      ipaddress: c.remoteAddress,
-      port: c.remotePort,
-      listener: c.listener,
-      proto_name: c.protocolVersion === 3 ? 'MQIsdp' : 'MQTT',
-      proto_ver: c.protocolVersion,
+      ...clientFields(c),
       keepalive: c.keepAlive ?? 0,
       clean_start: c.cleanStart ?? true,
       session_present: sessionPresent,
@@ -226,13 +220,7 @@ export class SysPublisher {
   private clientDisconnected(c: ClientInfo, reason: string): void {
     const now = this.broker.clock.now();
     const event = {
-      clientid: c.clientId,
-      username: c.username ?? null,
-      ipaddress: c.remoteAddress,
-      port: c.remotePort,
-      listener: c.listener,
-      proto_name: c.protocolVersion === 3 ? 'MQIsdp' : 'MQTT',
-      proto_ver: c.protocolVersion,
+      ...clientFields(c),
       reason,
       connected_at: this.connectedAt.get(c) ?? null,
       disconnected_at: now,
@@ -250,4 +238,17 @@ export function escapeLevel(s: string): string {
   return /[/+#%\0]/.test(s)
     ? s.replace(/[/+#%\0]/g, (ch) => `%${ch.charCodeAt(0).toString(16).padStart(2, '0').toUpperCase()}`)
     : s;
+}
+
+/** The fields EMQX puts in both client events. */
+function clientFields(c: ClientInfo) {
+  return {
+    clientid: c.clientId,
+    username: c.username ?? null,
+    ipaddress: c.remoteAddress,
+    port: c.remotePort,
+    listener: c.listener,
+    proto_name: c.protocolVersion === 3 ? 'MQIsdp' : 'MQTT',
+    proto_ver: c.protocolVersion,
+  };
 }
