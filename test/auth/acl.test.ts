@@ -4,17 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { PacketType } from '../../src/codec/index.js';
-import { parseConfig } from '../../src/config/index.js';
 import { type ConfigPatch, startBroker } from '../helpers/broker.js';
 import { connected, connectOk, expectPacket, opt, publish, settle, subscribe } from '../helpers/raw.js';
+import { security as securityOf } from '../helpers/security.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'petrel-acl-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function security(yaml: string): ConfigPatch {
-  const c = parseConfig(yaml, join(dir, 'petrel.yaml'));
-  return { auth: c.auth, acl: c.acl, limits: c.limits, bans: c.bans };
-}
+const security = (yaml: string): ConfigPatch => securityOf(yaml, dir);
 
 const RULES = `acl:
   superusers: [admin]

@@ -12,40 +12,23 @@ import { hashPassword } from '../../src/auth/index.js';
 import { PacketType, type ProtocolVersion } from '../../src/codec/index.js';
 import { parseConfig } from '../../src/config/index.js';
 import { type ConfigPatch, startBroker, type TestBroker } from '../helpers/broker.js';
-import { connectOk, expectPacket } from '../helpers/raw.js';
+import { connackCode, connectOk, expectPacket } from '../helpers/raw.js';
+import { security as securityOf } from '../helpers/security.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'petrel-authn-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** The security sections of a YAML config, resolved with defaults (as `petrel start -c` would). */
-export function security(yaml: string): ConfigPatch {
-  const c = parseConfig(yaml, join(dir, 'petrel.yaml'));
-  return { auth: c.auth, acl: c.acl, limits: c.limits, bans: c.bans };
-}
+const security = (yaml: string): ConfigPatch => securityOf(yaml, dir);
 
-/** CONNECT with these credentials; returns the CONNACK reason code (v3 return code for 3.x). */
-async function connack(
-  b: TestBroker,
-  v: ProtocolVersion,
-  username?: string,
-  password?: string,
-  clientId = 'c',
-): Promise<number> {
-  const r = await b.raw(v);
-  r.send({
-    type: PacketType.Connect,
-    protocolName: 'MQTT',
-    protocolVersion: v,
-    clean: true,
-    keepAlive: 60,
-    clientId,
-    username,
-    password: password === undefined ? undefined : Buffer.from(password),
-  });
-  const ack = await expectPacket(r, PacketType.Connack);
-  r.destroy();
-  return ack.reasonCode;
-}
+/** CONNECT with these credentials; returns the CONNACK reason code (3.x codes as their MQTT 5 equivalents). */
+const connack = (b: TestBroker, v: ProtocolVersion, username?: string, password?: string, clientId = 'c') =>
+  connackCode(
+    b,
+    v,
+    { clientId, username, password: password === undefined ? undefined : Buffer.from(password) },
+    true,
+  );
 
 describe('auth - password file', () => {
   const pw = join(dir, 'passwords');

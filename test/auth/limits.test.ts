@@ -1,34 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { PacketType, type ProtocolVersion } from '../../src/codec/index.js';
-import { parseConfig } from '../../src/config/index.js';
-import { type ConfigPatch, startBroker, type TestBroker } from '../helpers/broker.js';
-import { connected, expectPacket, opt, subscribe } from '../helpers/raw.js';
+import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { connackCode, connected, expectPacket, opt, subscribe } from '../helpers/raw.js';
+import { security } from '../helpers/security.js';
 
-function security(yaml: string): ConfigPatch {
-  const c = parseConfig(yaml);
-  return { auth: c.auth, acl: c.acl, limits: c.limits, bans: c.bans };
-}
-
-async function connack(
-  b: TestBroker,
-  v: ProtocolVersion,
-  clientId: string,
-  username?: string,
-): Promise<number> {
-  const r = await b.raw(v);
-  r.send({
-    type: PacketType.Connect,
-    protocolName: 'MQTT',
-    protocolVersion: v,
-    clean: true,
-    keepAlive: 60,
-    clientId,
-    username,
-  });
-  const ack = await expectPacket(r, PacketType.Connack);
-  return ack.reasonCode;
-}
+/** CONNECT; the connection stays open (per-IP limits count it). Returns the CONNACK reason code. */
+const connack = (b: TestBroker, v: ProtocolVersion, clientId: string, username?: string) =>
+  connackCode(b, v, { clientId, username });
 
 describe('limits - connections', () => {
   test('limits - connections: bans by client id, username and CIDR get CONNACK 0x8A (v5) / 5 (3.1.1); expired bans do not', async () => {

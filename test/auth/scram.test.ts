@@ -11,7 +11,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type AuthPacket, type Packet, PacketType, ReasonCode } from '../../src/codec/index.js';
-import { parseConfig } from '../../src/config/index.js';
 import {
   type ConfigPatch,
   connectPacket,
@@ -20,6 +19,7 @@ import {
   type TestBroker,
 } from '../helpers/broker.js';
 import { expectPacket } from '../helpers/raw.js';
+import { security as securityOf } from '../helpers/security.js';
 
 const CLI = new URL('../../src/cli/petrel.ts', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'petrel-scram-'));
@@ -126,10 +126,7 @@ async function scramLogin(
   return { r, ack, serverFirst: sf, final: f, client: c };
 }
 
-function security(yaml: string): ConfigPatch {
-  const c = parseConfig(yaml, join(dir, 'petrel.yaml'));
-  return { auth: c.auth, acl: c.acl, limits: c.limits, bans: c.bans };
-}
+const security = (yaml: string): ConfigPatch => securityOf(yaml, dir);
 
 const passwd = (...args: string[]): void => {
   execFileSync(process.execPath, ['--import', 'tsx', CLI, 'passwd', pwFile, ...args], { stdio: 'pipe' });

@@ -57,6 +57,23 @@ export async function connectOk(r: RawClient, connect: ConnectSpec = {}): Promis
   return ack;
 }
 
+/**
+ * Opens a raw client of `version`, sends CONNECT and returns the CONNACK reason code (MQTT 3.x return codes come
+ * back as their MQTT 5 equivalents). The connection stays open (it counts for per-IP limits) unless `close`.
+ */
+export async function connackCode(
+  b: TestBroker,
+  version: ProtocolVersion,
+  connect: ConnectSpec,
+  close = false,
+): Promise<number> {
+  const r = await b.raw(version);
+  r.send(toConnect(version, connect));
+  const ack = await expectPacket(r, PacketType.Connack);
+  if (close) r.destroy();
+  return ack.reasonCode;
+}
+
 /** Opens a raw client of `version`, connects it ({@link connectOk}) and returns it with its CONNACK. */
 export async function rawConnect(
   b: TestBroker,
