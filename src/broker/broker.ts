@@ -5,7 +5,7 @@ import { RetainedStore } from '../retain/retained-store.js';
 import { Router } from '../router/router.js';
 import type { ShareStrategy } from '../router/shared.js';
 import { type Delivery, Session, type SessionObserver, type Subscription } from '../session/session.js';
-import { forwardedProperties, type Message } from './message.js';
+import { forwardedProperties, isExpired, type Message } from './message.js';
 import { Persistence } from './persistence.js';
 
 /** Session Expiry Interval meaning "never expires". */
@@ -277,7 +277,7 @@ export class Broker {
       session.journal = undefined;
     }
     session.subscriptions.clear();
-    session.queue.clear();
+    session.clearQueue();
     session.inflight.clear();
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
     const w = session.pendingWill;
@@ -413,17 +413,22 @@ export class Broker {
    * messages to resend with DUP, inbound QoS 2 state, pending wills) and retained messages. Session expiry and
    * Will Delay count the time the broker was down. Call before accepting connections.
    */
-  async attachStore(store: Store, durability: Durability): Promise<void> {
-    const state = await store.load();
-    const p = new Persistence(store, durability);
+  async attachStore(store: Store, durability: Durability, memoryQueue = 1000): Promise<void> {
+    const state = await store.load(memoryQueue);
+    const p = new Persistence(store, durability, memoryQueue);
     this.persistence = p;
     for (const [id, msg] of state.messages) p.adopt(id, msg);
-    for (const [, id] of state.retained) {
+    const now = this.clock.now();
+    for (const [topic, id] of state.retained) {
       const msg = state.messages.get(id)!;
+      if (isExpired(msg, now)) {
+        store.deleteRetained(topic); // expired while the broker was down; the sweep drops the message
+        continue;
+      }
       this.retained.set(msg);
       p.addRef(msg);
     }
-    const now = this.clock.now();
+    this.retained.onExpired = (topic, msg) => p.retainedDeleted(topic, msg);
     for (const rec of state.sessions) {
       const s = new Session(
         rec.clientId,
@@ -438,22 +443,31 @@ export class Broker {
         s.subscriptions.set(sub.filter, sub);
         this.router.add(s, sub);
       }
-      let next = 1;
-      for (const e of state.entries.get(rec.clientId) ?? []) {
-        const msg = state.messages.get(e.msgId)!;
-        p.addRef(msg);
+      const q = state.queues.get(rec.clientId);
+      for (const e of q?.entries ?? []) {
+        let msg = e.msg;
+        if (msg === undefined) {
+          msg = state.messages.get(e.msgId)!;
+          p.addRef(msg);
+        }
         const d: Delivery = {
           msg,
           qos: e.qos,
           retain: e.retain,
           subscriptionIds: e.subscriptionIds,
+          share: e.share,
           seq: e.seq,
         };
+        if (e.msg !== undefined) d.inline = true;
         if (e.state === 0) s.queue.push(d);
         else s.inflight.set(e.packetId, { ...d, packetId: e.packetId, state: e.state === 2 ? 1 : 0 });
-        if (e.seq >= next) next = e.seq + 1;
       }
-      p.setSeq(s, next);
+      p.setSeq(s, q?.nextSeq ?? 1);
+      if (q?.spilled !== undefined) {
+        s.spilled = q.spilled.count;
+        s.spilledBytes = q.spilled.bytes;
+        p.setCursor(s, q.spilled.fromSeq);
+      }
       for (const id of state.rels.get(rec.clientId) ?? []) s.awaitingRel.add(id);
       s.pendingWill = rec.pendingWill;
       // A session that was connected when the broker stopped counts as disconnected now.

@@ -1,4 +1,4 @@
-import type { Durability, Store, StoredSession } from '../persistence/store.js';
+import type { Durability, Store, StoredEntry, StoredSession } from '../persistence/store.js';
 import type { Delivery, Inflight, Session, SessionJournal } from '../session/session.js';
 import type { Message } from './message.js';
 
@@ -11,7 +11,9 @@ interface Ref {
  * Writes the broker's durable state through to a Store: persistent sessions (with their subscriptions, pending
  * will and expiry), their QoS 1/2 queue and in-flight entries, inbound QoS 2 state, and retained messages.
  * A message is stored once under an id, reference-counted by the entries and retained topics that hold it, and
- * deleted with its last reference.
+ * deleted with its last reference. Deliveries queued past a session's memory window are written with their own
+ * copy of the message (`spill`) and are not kept in memory; they are read back a page at a time as the queue
+ * drains (`unspill`), so a queue of a million messages does not live in the heap.
  */
 export class Persistence implements SessionJournal {
   readonly store: Store;
@@ -19,10 +21,18 @@ export class Persistence implements SessionJournal {
   private readonly ids = new Map<Message, Ref>();
   private nextMsgId = 1;
   private readonly seqs = new WeakMap<Session, number>();
+  /** Per session with deliveries on disk only: the `seq` from which to read them back. */
+  private readonly cursors = new WeakMap<Session, number>();
+  /** Spilled deliveries whose writes may not be committed yet (reads would not see them), per session. */
+  private readonly uncommitted = new Map<Session, { d: Delivery; gen: number }[]>();
+  private gen = 0;
+  private trimming = false;
+  readonly memoryQueue: number;
 
-  constructor(store: Store, durability: Durability) {
+  constructor(store: Store, durability: Durability, memoryQueue = 1000) {
     this.store = store;
     this.durability = durability;
+    this.memoryQueue = Math.max(1, memoryQueue);
   }
 
   /** Whether acknowledgements must wait for durability: only with `sync` and when there are pending writes. */
@@ -56,6 +66,11 @@ export class Persistence implements SessionJournal {
 
   setSeq(s: Session, next: number): void {
     this.seqs.set(s, next);
+  }
+
+  /** After restore: the session's deliveries from `seq` on wait on disk. */
+  setCursor(s: Session, seq: number): void {
+    this.cursors.set(s, seq);
   }
 
   // --- messages ---
@@ -94,32 +109,31 @@ export class Persistence implements SessionJournal {
   }
 
   deleteSession(s: Session): void {
-    for (const e of s.inflight.values()) if (e.seq !== undefined) this.release(e.msg);
-    for (const d of s.queue) if (d.seq !== undefined) this.release(d.msg);
+    // Deliveries on disk only hold their own copies: nothing to release for them.
+    for (const e of s.inflight.values()) if (e.seq !== undefined && !e.inline) this.release(e.msg);
+    for (const d of s.queue) if (d.seq !== undefined && !d.inline) this.release(d.msg);
     this.store.deleteSession(s.clientId);
+    this.cursors.delete(s);
+    this.uncommitted.delete(s);
   }
 
   // --- SessionJournal ---
 
+  private nextSeq(s: Session): number {
+    const next = this.seqs.get(s) ?? 1;
+    this.seqs.set(s, next + 1);
+    return next;
+  }
+
   private write(s: Session, d: Delivery, state: 0 | 1 | 2, packetId: number): void {
-    let msgId: number;
+    let msgId = 0;
     if (d.seq === undefined) {
-      const next = this.seqs.get(s) ?? 1;
-      d.seq = next;
-      this.seqs.set(s, next + 1);
+      d.seq = this.nextSeq(s);
       msgId = this.retain(d.msg);
-    } else {
+    } else if (!d.inline) {
       msgId = this.ids.get(d.msg)?.id ?? this.retain(d.msg);
     }
-    this.store.putEntry(s.clientId, {
-      seq: d.seq,
-      msgId,
-      qos: d.qos,
-      retain: d.retain,
-      subscriptionIds: d.subscriptionIds,
-      state,
-      packetId,
-    });
+    this.store.putEntry(s.clientId, entryOf(d, msgId, state, packetId));
   }
 
   queued(s: Session, d: Delivery): void {
@@ -134,7 +148,120 @@ export class Persistence implements SessionJournal {
   removed(s: Session, d: Delivery): void {
     if (d.seq === undefined) return;
     this.store.deleteEntry(s.clientId, d.seq);
-    this.release(d.msg);
+    if (!d.inline) this.release(d.msg);
+  }
+
+  spill(s: Session, d: Delivery): void {
+    const seq = this.nextSeq(s);
+    if (s.spilled === 0) this.cursors.set(s, seq);
+    const copy: Delivery = { ...d, seq, inline: true };
+    this.store.putEntry(s.clientId, entryOf(copy, 0, 0, 0));
+    // Reads see committed writes only: keep the delivery at hand until its write is committed.
+    let list = this.uncommitted.get(s);
+    if (list === undefined) this.uncommitted.set(s, (list = []));
+    list.push({ d: copy, gen: this.gen });
+    if (!this.trimming) this.trimCommitted();
+  }
+
+  /** Once the writes made so far are committed, forgets the spilled deliveries they covered. */
+  private trimCommitted(): void {
+    this.trimming = true;
+    const upTo = this.gen++;
+    this.store.flush().then(
+      () => {
+        this.trimming = false;
+        for (const [s, list] of this.uncommitted) {
+          let n = 0;
+          while (n < list.length && list[n]!.gen <= upTo) n++;
+          if (n === list.length) this.uncommitted.delete(s);
+          else list.splice(0, n);
+        }
+        if (this.uncommitted.size > 0) this.trimCommitted();
+      },
+      () => {
+        this.trimming = false;
+      },
+    );
+  }
+
+  /** Up to `max` spilled deliveries with `seq >= from`: committed ones from the store, then uncommitted ones. */
+  private readSpilled(s: Session, from: number, max: number): Delivery[] {
+    const out: Delivery[] = [];
+    let last = from - 1;
+    for (const e of this.store.readEntries(s.clientId, from, max)) {
+      last = e.seq;
+      if (e.msg === undefined || e.state !== 0) continue;
+      out.push({
+        msg: e.msg,
+        qos: e.qos,
+        retain: e.retain,
+        subscriptionIds: e.subscriptionIds,
+        share: e.share,
+        seq: e.seq,
+        inline: true,
+      });
+    }
+    for (const { d } of this.uncommitted.get(s) ?? []) {
+      if (out.length >= max) break;
+      if (d.seq! > last) {
+        out.push(d);
+        last = d.seq!;
+      }
+    }
+    return out;
+  }
+
+  unspill(s: Session, max: number): Delivery[] {
+    const from = this.cursors.get(s);
+    if (from === undefined) return [];
+    const out = this.readSpilled(s, from, max);
+    if (out.length > 0) this.cursors.set(s, out[out.length - 1]!.seq! + 1);
+    return out;
+  }
+
+  /**
+   * Takes the spilled deliveries that came through shared subscriptions. The spilled queue is rewritten (the
+   * others get new positions at its end) rather than punched with deletes, which reads would not see before
+   * they are committed.
+   */
+  takeSpilledShared(s: Session): Delivery[] {
+    const from = this.cursors.get(s);
+    if (from === undefined) return [];
+    const end = this.seqs.get(s) ?? 1;
+    let any = false;
+    for (let at = from; at < end && !any; ) {
+      const page = this.readSpilled(s, at, 1000);
+      if (page.length === 0) break;
+      any = page.some((d) => d.share !== undefined);
+      at = page[page.length - 1]!.seq! + 1;
+    }
+    if (!any) return [];
+    const taken: Delivery[] = [];
+    const keep = s.spilled;
+    s.spilled = 0; // the first kept delivery moves the cursor
+    for (let at = from; at < end; ) {
+      const page = this.readSpilled(s, at, 1000).filter((d) => d.seq! < end);
+      if (page.length === 0) break;
+      for (const d of page) {
+        this.store.deleteEntry(s.clientId, d.seq!);
+        const fresh: Delivery = {
+          msg: d.msg,
+          qos: d.qos,
+          retain: d.retain,
+          subscriptionIds: d.subscriptionIds,
+          share: d.share,
+        };
+        if (d.share !== undefined) taken.push(fresh);
+        else {
+          this.spill(s, fresh);
+          s.spilled++;
+        }
+      }
+      at = page[page.length - 1]!.seq! + 1;
+    }
+    // The session takes its count back and subtracts what was taken.
+    s.spilled = keep;
+    return taken;
   }
 
   rel(s: Session, packetId: number, add: boolean): void {
@@ -154,4 +281,20 @@ export class Persistence implements SessionJournal {
     this.store.deleteRetained(topic);
     if (old !== undefined) this.release(old);
   }
+}
+
+/** The stored entry of a delivery: with a message id, or (`msgId` 0) with its own copy of the message. */
+function entryOf(d: Delivery, msgId: number, state: 0 | 1 | 2, packetId: number, seq = d.seq!): StoredEntry {
+  return {
+    seq,
+    msgId,
+    qos: d.qos,
+    retain: d.retain,
+    subscriptionIds: d.subscriptionIds,
+    state,
+    packetId,
+    size: d.msg.payload.length,
+    msg: msgId === 0 ? d.msg : undefined,
+    share: d.share,
+  };
 }

@@ -69,7 +69,7 @@ async function start(argv: string[]): Promise<void> {
     config.storage =
       st.type === 'embedded'
         ? { ...st, dir: dataDir }
-        : { type: 'embedded', dir: dataDir, durability: 'sync', batch_ms: 100 };
+        : { type: 'embedded', dir: dataDir, durability: 'sync', batch_ms: 100, memory_queue: 1000 };
   }
   // Loaded here so that pub / sub / bench start without the broker's modules.
   const { PetrelServer: Server } = await import('../server/server.js');

@@ -274,6 +274,12 @@ export const EmbeddedStorageSchema = Type.Object(
       default: 100,
       description: 'With durability batched: the longest time a write waits for its commit.',
     }),
+    memory_queue: Type.Integer({
+      minimum: 1,
+      default: 1000,
+      description:
+        'Queued messages a persistent session holds in memory; a longer queue waits on disk and is read back as the client drains it (max_queued_messages still bounds the whole queue).',
+    }),
   },
   { additionalProperties: false, description: 'Embedded durable store (LMDB) in one data directory.' },
 );

@@ -126,12 +126,31 @@ function validSession(key: unknown, v: unknown): string | undefined {
   return undefined;
 }
 
+/** The entry turned back into a queued one (state 0, no packet id). */
+function requeued(rec: EntryRecord): EntryRecord {
+  const r = [...rec] as EntryRecord;
+  r[4] = 0;
+  r[5] = 0;
+  return r;
+}
+
 function validEntry(key: unknown, v: unknown): string | undefined {
   if (!isPair(key)) return 'key is not [client id, seq]';
-  if (!Array.isArray(v) || v.length !== 6) return 'not an entry record';
-  const [msgId, qos, retain, subIds, state, packetId] = v as unknown[];
+  if (!Array.isArray(v) || (v.length !== 6 && v.length !== 9)) return 'not an entry record';
+  const [msgId, qos, retain, subIds, state, packetId, size, own] = v as unknown[];
   if (!isInt(msgId) || !isInt(qos, 0, 2) || typeof retain !== 'boolean')
     return 'bad message id, QoS or retain';
+  if (v.length === 9) {
+    if (!isInt(size)) return 'bad size';
+    if (own !== null) {
+      try {
+        decodeMessage(0, own as MessageRecord);
+      } catch {
+        return 'bad message copy';
+      }
+      if (msgId !== 0) return 'both a message id and a message copy';
+    } else if (msgId === 0) return 'neither a message id nor a message copy';
+  }
   if (subIds !== null && !(Array.isArray(subIds) && subIds.every((x) => isInt(x))))
     return 'bad subscription ids';
   if (!isInt(state, 0, 2) || !isInt(packetId, 0, 65535)) return 'bad state or packet id';
@@ -232,7 +251,8 @@ function analyze(root: RootDatabase, report: StoreReport): void {
     const [clientId, seq] = key as [string, number];
     const rec = value as EntryRecord;
     const [msgId, , , , state, packetId] = rec;
-    referenced.add(msgId);
+    const own = rec.length === 9 && rec[7] !== null;
+    if (!own) referenced.add(msgId);
     if (!sessions.has(clientId)) {
       entryClients.set(clientId, (entryClients.get(clientId) ?? 0) + 1);
       add(
@@ -244,11 +264,11 @@ function analyze(root: RootDatabase, report: StoreReport): void {
       );
       continue;
     }
-    if (!messages.has(msgId)) {
+    if (!own && !messages.has(msgId)) {
       add('error', 'entries', key, `refers to missing message ${msgId}`, remove('entries', key));
       continue;
     }
-    kept.add(msgId);
+    if (!own) kept.add(msgId);
     if (state !== 0) {
       let ids = inflight.get(clientId);
       if (ids === undefined) inflight.set(clientId, (ids = new Map()));
@@ -259,7 +279,7 @@ function analyze(root: RootDatabase, report: StoreReport): void {
           'entries',
           key,
           `packet id ${packetId} is already in flight in ${clientId}#${first} (will be queued again)`,
-          { op: 'requeue', key: [clientId, seq], rec: [rec[0], rec[1], rec[2], rec[3], 0, 0] },
+          { op: 'requeue', key: [clientId, seq], rec: requeued(rec) },
         );
       } else ids.set(packetId, seq);
     }

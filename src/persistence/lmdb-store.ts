@@ -14,7 +14,9 @@ import type { Message } from '../broker/message.js';
 import type { QoS } from '../codec/index.js';
 import {
   type Durability,
+  type RestoredQueue,
   type RestoredState,
+  restoreQueue,
   type Store,
   type StoredEntry,
   type StoredSession,
@@ -40,14 +42,23 @@ export type MessageRecord = [
   from: string,
   receivedAt: number,
 ];
-export type EntryRecord = [
-  msgId: number,
-  qos: QoS,
-  retain: boolean,
-  subIds: number[] | null,
-  state: 0 | 1 | 2,
-  packetId: number,
-];
+/**
+ * An entry; records written before paged queues have only the first six fields (their size is read from the
+ * message record at load).
+ */
+export type EntryRecord =
+  | [msgId: number, qos: QoS, retain: boolean, subIds: number[] | null, state: 0 | 1 | 2, packetId: number]
+  | [
+      msgId: number,
+      qos: QoS,
+      retain: boolean,
+      subIds: number[] | null,
+      state: 0 | 1 | 2,
+      packetId: number,
+      size: number,
+      msg: MessageRecord | null,
+      share: [name: string, filter: string] | null,
+    ];
 
 /**
  * The embedded store: LMDB (memory-mapped B+tree, copy-on-write, crash-safe) through `lmdb`, with one named
@@ -114,7 +125,7 @@ export class LmdbStore implements Store {
     this.pendingWrites--;
   };
 
-  async load(): Promise<RestoredState> {
+  async load(memoryQueue = Number.POSITIVE_INFINITY): Promise<RestoredState> {
     try {
       const version = this.meta.get('format');
       if (version === undefined) this.track(this.meta.put('format', FORMAT_VERSION));
@@ -127,15 +138,18 @@ export class LmdbStore implements Store {
       for (const { value } of this.sessions.getRange()) sessions.push(value);
       const messages = new Map<number, Message>();
       for (const { key, value } of this.messages.getRange()) messages.set(key, decodeMessage(key, value));
-      const entries = new Map<string, StoredEntry[]>();
-      for (const { key, value } of this.entries.getRange()) {
-        const [clientId, seq] = key;
-        const [msgId, qos, retain, subIds, state, packetId] = value;
-        if (!messages.has(msgId))
-          throw new StoreError(`entry ${clientId}#${seq} refers to missing message ${msgId}`);
-        let list = entries.get(clientId);
-        if (list === undefined) entries.set(clientId, (list = []));
-        list.push({ seq, msgId, qos, retain, subscriptionIds: subIds ?? undefined, state, packetId });
+      const queues = new Map<string, RestoredQueue>();
+      for (const { clientId: id } of sessions) {
+        const q = restoreQueue(this.range(id, true), this.range(id, false), memoryQueue);
+        if (q.entries.length === 0 && q.spilled === undefined) continue;
+        for (const e of q.entries) {
+          if (e.msg !== undefined) continue;
+          const m = messages.get(e.msgId);
+          if (m === undefined)
+            throw new StoreError(`entry ${id}#${e.seq} refers to missing message ${e.msgId}`);
+          if (e.size < 0) e.size = m.payload.length;
+        }
+        queues.set(id, q);
       }
       const rels = new Map<string, number[]>();
       for (const { key } of this.rels.getRange()) {
@@ -150,7 +164,7 @@ export class LmdbStore implements Store {
           throw new StoreError(`retained topic "${key}" refers to missing message ${value}`);
         retained.set(key, value);
       }
-      return { sessions, entries, rels, messages, retained };
+      return { sessions, queues, rels, messages, retained };
     } catch (e) {
       if (e instanceof StoreError) throw e;
       throw new StoreError(`the store is unreadable: ${e instanceof Error ? e.message : String(e)}`);
@@ -175,17 +189,7 @@ export class LmdbStore implements Store {
   }
 
   putMessage(id: number, m: Message): void {
-    const rec: MessageRecord = [
-      m.topic,
-      m.payload,
-      m.qos,
-      m.retain,
-      m.properties ?? null,
-      m.expiresAt,
-      m.from,
-      m.receivedAt,
-    ];
-    this.track(this.messages.put(id, rec));
+    this.track(this.messages.put(id, messageRecord(m)));
   }
 
   deleteMessage(id: number): void {
@@ -193,8 +197,38 @@ export class LmdbStore implements Store {
   }
 
   putEntry(clientId: string, e: StoredEntry): void {
-    const rec: EntryRecord = [e.msgId, e.qos, e.retain, e.subscriptionIds ?? null, e.state, e.packetId];
+    const rec: EntryRecord = [
+      e.msgId,
+      e.qos,
+      e.retain,
+      e.subscriptionIds ?? null,
+      e.state,
+      e.packetId,
+      e.size,
+      e.msg !== undefined ? messageRecord(e.msg) : null,
+      e.share !== undefined ? [e.share.name, e.share.filter] : null,
+    ];
     this.track(this.entries.put([clientId, e.seq], rec));
+  }
+
+  readEntries(clientId: string, fromSeq: number, limit: number): StoredEntry[] {
+    const out: StoredEntry[] = [];
+    for (const { key, value } of this.entries.getRange({
+      start: [clientId, fromSeq],
+      end: [`${clientId}\u0000`],
+      limit,
+    })) {
+      out.push(decodeEntry(key, value));
+    }
+    return out;
+  }
+
+  /** A client's entries in `seq` order, or reversed. */
+  private *range(clientId: string, reverse: boolean): Generator<StoredEntry> {
+    const r = reverse
+      ? { start: [`${clientId}\u0000`], end: [clientId], reverse: true }
+      : { start: [clientId], end: [`${clientId}\u0000`] };
+    for (const { key, value } of this.entries.getRange(r)) yield decodeEntry(key, value);
   }
 
   deleteEntry(clientId: string, seq: number): void {
@@ -226,6 +260,34 @@ export class LmdbStore implements Store {
     await this.root.close();
     rmSync(this.lockFile, { force: true });
   }
+}
+
+function messageRecord(m: Message): MessageRecord {
+  return [m.topic, m.payload, m.qos, m.retain, m.properties ?? null, m.expiresAt, m.from, m.receivedAt];
+}
+
+/** An entry record as the store interface gives it (`size` -1 when an old record does not say). */
+export function decodeEntry(key: [string, number], r: EntryRecord): StoredEntry {
+  const [clientId, seq] = key;
+  if (!Array.isArray(r) || (r.length !== 6 && r.length !== 9)) {
+    throw new StoreError(`entry ${clientId}#${seq} is not a valid record`);
+  }
+  const [msgId, qos, retain, subIds, state, packetId] = r;
+  const e: StoredEntry = {
+    seq,
+    msgId,
+    qos,
+    retain,
+    subscriptionIds: subIds ?? undefined,
+    state,
+    packetId,
+    size: r.length === 9 ? r[6] : -1,
+  };
+  if (r.length === 9) {
+    if (r[7] !== null) e.msg = decodeMessage(msgId, r[7]);
+    if (r[8] !== null) e.share = { name: r[8][0], filter: r[8][1] };
+  }
+  return e;
 }
 
 export function decodeMessage(id: number, r: MessageRecord): Message {

@@ -1,5 +1,13 @@
 import type { Message } from '../broker/message.js';
-import { type RestoredState, type Store, type StoredEntry, type StoredSession, StoreError } from './store.js';
+import {
+  type RestoredQueue,
+  type RestoredState,
+  restoreQueue,
+  type Store,
+  type StoredEntry,
+  type StoredSession,
+  StoreError,
+} from './store.js';
 
 /** What a MemoryStore keeps; pass the same instance to a new MemoryStore to model a restart in tests. */
 export class MemoryData {
@@ -19,16 +27,19 @@ export class MemoryStore implements Store {
     this.data = data;
   }
 
-  async load(): Promise<RestoredState> {
+  async load(memoryQueue = Number.POSITIVE_INFINITY): Promise<RestoredState> {
     const d = this.data;
-    const entries = new Map<string, StoredEntry[]>();
-    for (const [id, m] of d.entries) {
+    const queues = new Map<string, RestoredQueue>();
+    for (const id of d.sessions.keys()) {
+      const m = d.entries.get(id);
+      if (m === undefined || m.size === 0) continue;
       const list = [...m.values()].sort((a, b) => a.seq - b.seq);
-      for (const e of list) {
-        if (!d.messages.has(e.msgId))
+      const q = restoreQueue([...list].reverse(), list, memoryQueue);
+      for (const e of q.entries) {
+        if (e.msg === undefined && !d.messages.has(e.msgId))
           throw new StoreError(`entry ${id}#${e.seq} refers to missing message ${e.msgId}`);
       }
-      entries.set(id, list);
+      queues.set(id, q);
     }
     for (const [topic, id] of d.retained) {
       if (!d.messages.has(id))
@@ -38,7 +49,7 @@ export class MemoryStore implements Store {
     for (const [id, s] of d.rels) rels.set(id, [...s]);
     return {
       sessions: [...d.sessions.values()].map((s) => structuredClone(s)),
-      entries,
+      queues,
       rels,
       messages: new Map(d.messages),
       retained: new Map(d.retained),
@@ -71,6 +82,13 @@ export class MemoryStore implements Store {
 
   deleteEntry(clientId: string, seq: number): void {
     this.data.entries.get(clientId)?.delete(seq);
+  }
+
+  readEntries(clientId: string, fromSeq: number, limit: number): StoredEntry[] {
+    const m = this.data.entries.get(clientId);
+    if (m === undefined) return [];
+    const out = [...m.values()].filter((e) => e.seq >= fromSeq).sort((a, b) => a.seq - b.seq);
+    return out.slice(0, limit).map((e) => ({ ...e }));
   }
 
   putRel(clientId: string, packetId: number): void {

@@ -1,6 +1,6 @@
 import type { Message } from '../broker/message.js';
 import type { QoS, Will } from '../codec/index.js';
-import type { Subscription } from '../session/session.js';
+import type { ShareRef, Subscription } from '../session/session.js';
 
 /**
  * Durable state of the broker, as a storage backend keeps it. The in-memory structures (sessions, router,
@@ -14,7 +14,8 @@ import type { Subscription } from '../session/session.js';
  * - message: one record per application message, referenced by id from queue entries and retained topics
  *   (stored once, however many sessions hold it);
  * - entry: one per message a persistent session holds, in order (`seq`): queued, or in flight with its packet
- *   id (`state` 1: PUBLISH sent, 2: PUBREL sent);
+ *   id (`state` 1: PUBLISH sent, 2: PUBREL sent). An entry refers to a message record, or (queued beyond the
+ *   session's memory window, so the message is not in memory to share) holds its own copy of the message;
  * - rel: inbound QoS 2 packet ids awaiting PUBREL (exactly-once across a restart);
  * - retained: topic → message id.
  */
@@ -35,12 +36,28 @@ export interface StoredEntry {
   /** 0: queued; 1: PUBLISH sent, awaiting PUBACK/PUBREC; 2: PUBREL sent, awaiting PUBCOMP. */
   state: 0 | 1 | 2;
   packetId: number;
+  /** Payload bytes of the message (so a queue left on disk counts towards `max_queued_bytes`). */
+  size: number;
+  /** The entry's own copy of its message (then `msgId` is 0): written for queues beyond the memory window. */
+  msg?: Message | undefined;
+  /** The shared subscription the message came through (it may go to another member). */
+  share?: ShareRef | undefined;
+}
+
+/** A persistent session's queue as start-up restores it: a head in memory, the rest left on disk. */
+export interface RestoredQueue {
+  /** Entries to hold in memory, in `seq` order: every in-flight entry and the first queued ones. */
+  entries: StoredEntry[];
+  /** Queued entries left on disk after `entries` (all holding their own message), if any. */
+  spilled: { count: number; bytes: number; fromSeq: number } | undefined;
+  /** The next unused `seq`. */
+  nextSeq: number;
 }
 
 export interface RestoredState {
   sessions: StoredSession[];
-  /** Entries per client id, in `seq` order. */
-  entries: Map<string, StoredEntry[]>;
+  /** Queues per client id (clients with entries). */
+  queues: Map<string, RestoredQueue>;
   /** Inbound QoS 2 packet ids awaiting PUBREL, per client id. */
   rels: Map<string, number[]>;
   messages: Map<number, Message>;
@@ -51,8 +68,12 @@ export interface RestoredState {
 export type Durability = 'sync' | 'batched' | 'none';
 
 export interface Store {
-  /** Reads everything back (start-up). Throws StoreError when the store is unreadable or inconsistent. */
-  load(): Promise<RestoredState>;
+  /**
+   * Reads the state back (start-up), with at most `memoryQueue` queued entries per session beyond those that
+   * refer to message records (see `restoreQueue`). Throws StoreError when the store is unreadable or
+   * inconsistent.
+   */
+  load(memoryQueue?: number): Promise<RestoredState>;
   putSession(s: StoredSession): void;
   /** Deletes a session with its entries and rels. */
   deleteSession(clientId: string): void;
@@ -60,6 +81,8 @@ export interface Store {
   deleteMessage(id: number): void;
   putEntry(clientId: string, e: StoredEntry): void;
   deleteEntry(clientId: string, seq: number): void;
+  /** Up to `limit` entries of a session with `seq >= fromSeq`, in order (reads what is committed or pending). */
+  readEntries(clientId: string, fromSeq: number, limit: number): StoredEntry[];
   putRel(clientId: string, packetId: number): void;
   deleteRel(clientId: string, packetId: number): void;
   putRetained(topic: string, msgId: number): void;
@@ -78,4 +101,45 @@ export class StoreError extends Error {
     super(message);
     this.name = 'StoreError';
   }
+}
+
+/**
+ * Splits a session's entries into what start-up holds in memory and what stays on disk. The entries left on
+ * disk are the longest run at the end of the queue that are queued and hold their own message (only those can
+ * wait on disk: nothing in memory refers to them), less the first `memoryQueue` of that run when the entries
+ * before it hold fewer than that. `backwards` and `forwards` iterate the session's entries in `seq` order; the
+ * forward pass stops where the disk part begins, so a long queue is never read whole.
+ */
+export function restoreQueue(
+  backwards: Iterable<StoredEntry>,
+  forwards: Iterable<StoredEntry>,
+  memoryQueue: number,
+): RestoredQueue {
+  let count = 0;
+  let bytes = 0;
+  let from = Number.POSITIVE_INFINITY;
+  let nextSeq = 1;
+  for (const e of backwards) {
+    if (nextSeq === 1) nextSeq = e.seq + 1;
+    if (e.state !== 0 || e.msg === undefined) break;
+    count++;
+    bytes += e.size;
+    from = e.seq;
+  }
+  const entries: StoredEntry[] = [];
+  let queued = 0;
+  let fromSeq = from;
+  for (const e of forwards) {
+    if (e.seq >= from && queued >= memoryQueue) {
+      fromSeq = e.seq;
+      break;
+    }
+    entries.push(e);
+    if (e.state === 0) queued++;
+    if (e.seq >= from) {
+      count--;
+      bytes -= e.size;
+    }
+  }
+  return { entries, spilled: count > 0 ? { count, bytes, fromSeq } : undefined, nextSeq };
 }

@@ -19,6 +19,8 @@ export class RetainedStore {
   private readonly limits: RetainedLimits;
   /** Topics retained by the broker itself (`from: ''`, i.e. `$SYS`), which clients cannot publish to. */
   private own = 0;
+  /** Called when an expired message is removed (so durable storage can forget it too). */
+  onExpired: ((topic: string, msg: Message) => void) | undefined;
 
   constructor(limits: RetainedLimits) {
     this.limits = limits;
@@ -73,12 +75,15 @@ export class RetainedStore {
   /** The retained messages whose topics match `filter` (not a `$share` filter), expired ones dropped. */
   match(filter: string, now: number): Message[] {
     const out: Message[] = [];
-    const expired: string[] = [];
-    this.tree.match(filter, (topic, msg) => {
-      if (isExpired(msg, now)) expired.push(topic);
+    const expired: Message[] = [];
+    this.tree.match(filter, (_topic, msg) => {
+      if (isExpired(msg, now)) expired.push(msg);
       else out.push(msg);
     });
-    for (const t of expired) this.remove(t);
+    for (const m of expired) {
+      this.remove(m.topic);
+      this.onExpired?.(m.topic, m);
+    }
     return out;
   }
 

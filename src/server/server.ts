@@ -142,7 +142,7 @@ export class PetrelServer {
     const st = this.config.storage;
     if (st.type !== 'embedded' || this.broker.persistence !== undefined) return;
     const store = new LmdbStore({ dir: st.dir, durability: st.durability, batchMs: st.batch_ms });
-    await this.broker.attachStore(store, st.durability);
+    await this.broker.attachStore(store, st.durability, st.memory_queue);
     this.logger.info(
       {
         dir: st.dir,

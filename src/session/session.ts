@@ -36,6 +36,8 @@ export interface Delivery {
   readonly share?: ShareRef;
   /** Position in a persistent session's durable queue (set by the journal when it records the delivery). */
   seq?: number;
+  /** Its stored entry holds its own copy of the message (it was queued beyond the memory window). */
+  inline?: true;
 }
 
 /** A QoS 1/2 delivery with its packet id. state 0: PUBLISH sent, awaiting PUBACK/PUBREC; 1: PUBREL sent. */
@@ -76,6 +78,14 @@ export interface SessionJournal {
   removed(s: Session, d: Delivery): void;
   /** Inbound QoS 2 packet id awaiting PUBREL added or removed. */
   rel(s: Session, packetId: number, add: boolean): void;
+  /** Queued deliveries a session holds in memory; past it (and while any wait on disk) they go to disk only. */
+  readonly memoryQueue: number;
+  /** Writes a delivery (any QoS) at the end of the session's queue on disk, not kept in memory. */
+  spill(s: Session, d: Delivery): void;
+  /** Reads back up to `max` of the first deliveries waiting on disk (they stay stored until removed). */
+  unspill(s: Session, max: number): Delivery[];
+  /** Removes the deliveries waiting on disk that came through shared subscriptions, and returns them. */
+  takeSpilledShared(s: Session): Delivery[];
 }
 
 export interface SessionObserver {
@@ -99,8 +109,12 @@ export class Session {
   readonly subscriptions = new Map<string, Subscription>();
   /** Outbound QoS 1/2 messages awaiting acknowledgement, in send order. */
   readonly inflight = new Map<number, Inflight>();
-  /** Deliveries waiting for the client (offline, window full or congested). */
+  /** Deliveries waiting for the client (offline, window full or congested), those held in memory. */
   readonly queue = new DeliveryQueue<Delivery>();
+  /** Deliveries queued after `queue` that wait on disk only (a persistent session's long queue). */
+  spilled = 0;
+  /** Payload bytes of the `spilled` deliveries. */
+  spilledBytes = 0;
   /** Inbound QoS 2 packet ids received (PUBREC sent), awaiting PUBREL. */
   readonly awaitingRel = new Set<number>();
   outlet: Outlet | undefined;
@@ -139,6 +153,16 @@ export class Session {
     return this.outlet !== undefined;
   }
 
+  /** Deliveries waiting for the client, in memory and on disk. */
+  get queued(): number {
+    return this.queue.length + this.spilled;
+  }
+
+  /** Payload bytes of the deliveries waiting for the client. */
+  get queuedBytes(): number {
+    return this.queue.bytes + this.spilledBytes;
+  }
+
   /** Routes one delivery to the client: sent now if the window allows, else queued (bounded). */
   deliver(d: Delivery): void {
     const o = this.outlet;
@@ -150,7 +174,7 @@ export class Session {
       this.enqueue(d);
       return;
     }
-    if (this.queue.length === 0 && !o.congested) {
+    if (this.queue.length === 0 && this.spilled === 0 && !o.congested) {
       if (d.qos === 0) {
         if (o.sendPublish(d, 0, false)) this.observer.delivered(this, d.msg);
         else this.observer.dropped(this, d.msg, 'too_large');
@@ -174,18 +198,44 @@ export class Session {
       this.observer.dropped(this, d.msg, 'queue_full');
       return;
     }
-    while ((max > 0 && this.queue.length >= max) || (maxBytes > 0 && this.queue.bytes + size > maxBytes)) {
+    while ((max > 0 && this.queued >= max) || (maxBytes > 0 && this.queuedBytes + size > maxBytes)) {
       this.droppedCount++;
       if (this.limits.dropPolicy === 'drop_newest') {
         this.observer.dropped(this, d.msg, 'queue_full');
         return;
       }
+      if (this.queue.length === 0) this.refill();
       const old = this.queue.shift()!;
       if (old.seq !== undefined) this.journal?.removed(this, old);
       this.observer.dropped(this, old.msg, 'queue_full');
     }
+    const j = this.journal;
+    if (j !== undefined && (this.spilled > 0 || this.queue.length >= j.memoryQueue)) {
+      // The memory window is full: the delivery waits on disk only, read back as the queue drains.
+      j.spill(this, d);
+      this.spilled++;
+      this.spilledBytes += size;
+      return;
+    }
     this.queue.push(d);
-    if (d.qos > 0) this.journal?.queued(this, d);
+    if (d.qos > 0) j?.queued(this, d);
+  }
+
+  /** Reads deliveries waiting on disk back into memory once the in-memory queue is down to half its window. */
+  private refill(): void {
+    const j = this.journal;
+    if (this.spilled === 0 || j === undefined || this.queue.length > j.memoryQueue >> 1) return;
+    const back = j.unspill(this, Math.max(1, j.memoryQueue - this.queue.length));
+    for (const d of back) {
+      this.queue.push(d);
+      this.spilled--;
+      this.spilledBytes -= d.msg.payload.length;
+    }
+    if (back.length === 0 || this.spilled <= 0) {
+      // Nothing more on disk (or the count was off): the memory queue is the whole queue again.
+      this.spilled = 0;
+      this.spilledBytes = 0;
+    }
   }
 
   private sendNew(o: Outlet, d: Delivery): void {
@@ -200,6 +250,7 @@ export class Session {
       packetId: id,
       state: 0,
     };
+    if (d.inline) entry.inline = true;
     this.inflight.set(id, entry);
     this.journal?.inflight(this, entry);
     if (o.sendPublish(entry, id, false)) {
@@ -226,7 +277,9 @@ export class Session {
     const o = this.outlet;
     if (o === undefined) return;
     const now = this.now();
-    while (this.queue.length > 0 && !o.congested) {
+    for (;;) {
+      if (this.spilled > 0) this.refill();
+      if (this.queue.length === 0 || o.congested) break;
       const d = this.queue.peek()!;
       if (isExpired(d.msg, now)) {
         this.queue.shift();
@@ -330,6 +383,13 @@ export class Session {
         for (const d of keep) this.queue.push(d);
       }
     }
+    if (this.spilled > 0) {
+      for (const d of this.journal!.takeSpilledShared(this)) {
+        this.spilled--;
+        this.spilledBytes -= d.msg.payload.length;
+        out.push(d);
+      }
+    }
     // Handed back without their seq: whoever takes them journals them afresh.
     const fresh: Delivery[] = [];
     for (const d of out) {
@@ -357,6 +417,13 @@ export class Session {
     if (!this.awaitingRel.delete(packetId)) return false;
     this.journal?.rel(this, packetId, false);
     return true;
+  }
+
+  /** Forgets every queued delivery (the session ended; its stored entries go with it). */
+  clearQueue(): void {
+    this.queue.clear();
+    this.spilled = 0;
+    this.spilledBytes = 0;
   }
 
   detach(now: number): void {

@@ -69,6 +69,7 @@ async function seed(dir: string): Promise<void> {
     subscriptionIds: undefined,
     state: 0,
     packetId: 0,
+    size: 3,
   });
   s.putRetained('r/1', 2);
   await s.close();
@@ -102,6 +103,29 @@ describe('petrel storage check / repair', () => {
     assert.ok(readFileSync(file).equals(before), 'check must not modify the data file');
     assert.equal(statSync(file).mtimeMs, mtime);
     assert.equal(existsSync(join(dir, 'petrel.lock')), false, 'check takes no lock');
+  });
+
+  it('check - entries that hold their own message copy (a queue paged to disk) are valid and keep no message alive', async () => {
+    const dir = dataDir();
+    await seed(dir);
+    const s = new LmdbStore({ dir, durability: 'sync' });
+    await s.load();
+    s.putEntry('b', {
+      seq: 1,
+      msgId: 0,
+      qos: 1,
+      retain: false,
+      subscriptionIds: undefined,
+      state: 0,
+      packetId: 0,
+      size: 4,
+      msg: msg('t/b', 'copy'),
+    });
+    await s.close();
+    const r = await run('check', '--data-dir', dir);
+    assert.equal(r.code, 0, r.out + r.err);
+    assert.match(r.out, /2 sessions, 3 messages, 2 queue entries/);
+    assert.doesNotMatch(r.out, /error/);
   });
 
   it('check finds each kind of damage; repair removes it, is idempotent, and a broker starts on the result with the good data', async () => {
@@ -159,7 +183,7 @@ describe('petrel storage check / repair', () => {
     await s.close();
     assert.deepEqual(st.sessions.map((x) => x.clientId).sort(), ['a', 'b']);
     assert.deepEqual(
-      st.entries.get('a')?.map((e) => [e.seq, e.msgId, e.state, e.packetId]),
+      st.queues.get('a')?.entries.map((e) => [e.seq, e.msgId, e.state, e.packetId]),
       [
         [1, 1, 0, 0],
         [7, 1, 1, 10],
@@ -171,7 +195,7 @@ describe('petrel storage check / repair', () => {
 
     // A broker on the repaired directory: session "a" is resumed with its messages, the retained one is served.
     await using b = await startBroker({
-      storage: { type: 'embedded', dir, durability: 'sync', batch_ms: 100 },
+      storage: { type: 'embedded', dir, durability: 'sync', batch_ms: 100, memory_queue: 1000 },
     });
     const got: string[] = [];
     const a = mqtt.connect(b.url, { clientId: 'a', clean: false, protocolVersion: 5, reconnectPeriod: 0 });

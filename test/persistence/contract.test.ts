@@ -66,6 +66,7 @@ const entry = (seq: number, msgId: number, over: Partial<StoredEntry> = {}): Sto
   subscriptionIds: undefined,
   state: 0,
   packetId: 0,
+  size: 10,
   ...over,
 });
 
@@ -185,16 +186,61 @@ for (const backend of backends) {
         s.deleteSession('c2');
       });
       assert.deepEqual(
-        st.entries.get('c1')!.map((e) => [e.seq, e.msgId, e.state, e.packetId, e.qos]),
+        st.queues.get('c1')!.entries.map((e) => [e.seq, e.msgId, e.state, e.packetId, e.qos]),
         [
           [3, 1, 2, 77, 2],
           [10, 2, 0, 0, 1],
         ],
       );
-      assert.deepEqual(st.entries.get('c1')![0]!.subscriptionIds, [4, 5]);
-      assert.equal(st.entries.get('c2'), undefined);
+      assert.deepEqual(st.queues.get('c1')!.entries[0]!.subscriptionIds, [4, 5]);
+      assert.equal(st.queues.get('c2'), undefined);
       assert.deepEqual(st.rels.get('c1'), [9]);
       assert.equal(st.rels.get('c2'), undefined);
+    });
+
+    it('store - load(memoryQueue) keeps the head of a queue in memory and leaves the rest on disk; readEntries pages it back', async () => {
+      const loc = backend.location();
+      const own = (i: number) => msg(`own/${i}`, { payload: Buffer.from(`copy ${i}`) });
+      const s = loc.open();
+      await s.load();
+      s.putSession(session('c'));
+      s.putMessage(1, msg('a'));
+      s.putEntry('c', entry(1, 1, { state: 1, packetId: 5 }));
+      s.putEntry('c', entry(2, 1));
+      for (let i = 3; i <= 12; i++)
+        s.putEntry(
+          'c',
+          entry(i, 0, { msg: own(i), size: 6 + String(i).length, share: { name: 'g', filter: 'own/#' } }),
+        );
+      await s.flush();
+      await s.close();
+      const again = loc.open();
+      const st = await again.load(4);
+      const q = st.queues.get('c')!;
+      assert.deepEqual(
+        q.entries.map((e) => e.seq),
+        [1, 2, 3, 4, 5],
+      );
+      assert.equal(q.entries[2]!.msg!.topic, 'own/3');
+      assert.deepEqual(q.entries[2]!.share, { name: 'g', filter: 'own/#' });
+      assert.deepEqual(q.spilled, { count: 7, bytes: 4 * 7 + 3 * 8, fromSeq: 6 }); // sizes of seq 6..12
+      assert.equal(q.nextSeq, 13);
+      const page = again.readEntries('c', 6, 3);
+      assert.deepEqual(
+        page.map((e) => [e.seq, e.msg!.payload.toString(), e.msgId]),
+        [
+          [6, 'copy 6', 0],
+          [7, 'copy 7', 0],
+          [8, 'copy 8', 0],
+        ],
+      );
+      assert.deepEqual(
+        again.readEntries('c', 11, 100).map((e) => e.seq),
+        [11, 12],
+      );
+      // Without a window every entry is loaded.
+      assert.equal((await again.load()).queues.get('c')!.spilled, undefined);
+      await again.close();
     });
 
     it('store - retained topics map to messages; replace and delete', async () => {
@@ -239,7 +285,7 @@ for (const backend of backends) {
           s.putEntry('burst', entry(i, i));
         }
       });
-      assert.equal(st.entries.get('burst')!.length, 2000);
+      assert.equal(st.queues.get('burst')!.entries.length, 2000);
       assert.equal(st.messages.size, 2000);
     });
   });
