@@ -27,7 +27,15 @@ import { PasswordFile } from './password-file.js';
 import { SCRAM_METHODS, scramMechanism } from './scram.js';
 
 export { hashPassword, PasswordFile, parseHash, parsePasswordFile, verifyHash } from './password-file.js';
-export { formatScram, parseScram, SCRAM_METHODS, scramCredentials, scramMechanism } from './scram.js';
+export {
+  formatScram,
+  parseScram,
+  prepare as saslprep,
+  SaslprepError,
+  SCRAM_METHODS,
+  scramCredentials,
+  scramMechanism,
+} from './scram.js';
 
 export interface SecurityLogger {
   info(obj: object, msg: string): void;
