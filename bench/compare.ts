@@ -92,6 +92,9 @@ async function startBroker(name: BrokerName): Promise<{ proc: ChildProcess; port
         'sys_interval: 0',
         'storage: { type: memory }',
         'mqtt: { max_inflight: 32, receive_maximum: 65535, max_queued_messages: 100000 }',
+        // Mosquitto has no connection-rate or per-IP limit: off here too, or conn-idle's 10,000 CONNECTs from
+        // 127.0.0.1 at ~6,000/s would meet Petrel's default 1000/s connection_rate.
+        'limits: { connection_rate: 0, max_connections_per_ip: 0 }',
         '',
       ].join('\n'),
     );

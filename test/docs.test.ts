@@ -31,6 +31,11 @@ describe('docs', () => {
         assert.ok(key in raw.mqtt, `${file} does not document mqtt.${key}`);
       // The example lists every mqtt key at its default.
       assert.deepEqual(parsed.mqtt, defaultConfig().mqtt);
+      // And every limits key at its default (the secure defaults explained next to it).
+      const rawLimits = (parse(block) as { limits: Record<string, unknown> }).limits;
+      for (const key of Object.keys(defaultConfig().limits))
+        assert.ok(key in rawLimits, `${file} does not document limits.${key}`);
+      assert.deepEqual(parsed.limits, defaultConfig().limits);
     });
   }
 });

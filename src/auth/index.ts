@@ -22,12 +22,20 @@ import { type AclRule, compileRules, evaluate, loadAclFile } from './acl.js';
 import { httpAuthenticate, type ProviderAnswer } from './http-auth.js';
 import { JwtVerifier } from './jwt-auth.js';
 import { Bans, FlappingDetector, TokenBucket } from './limits.js';
-import { isLoopback } from './match.js';
+import { AddressRange, isLoopback } from './match.js';
 import { PasswordFile } from './password-file.js';
 import { SCRAM_METHODS, scramMechanism } from './scram.js';
 
 export { hashPassword, PasswordFile, parseHash, parsePasswordFile, verifyHash } from './password-file.js';
-export { formatScram, parseScram, SCRAM_METHODS, scramCredentials, scramMechanism } from './scram.js';
+export {
+  formatScram,
+  parseScram,
+  prepare as saslprep,
+  SaslprepError,
+  SCRAM_METHODS,
+  scramCredentials,
+  scramMechanism,
+} from './scram.js';
 
 export interface SecurityLogger {
   info(obj: object, msg: string): void;
@@ -69,6 +77,8 @@ export class Security {
   private readonly flapping: FlappingDetector | undefined;
   private readonly connRate = new Map<string, TokenBucket>();
   private readonly perIp = new Map<string, number>();
+  /** Addresses max_connections_per_ip does not count (`limits.per_ip_exempt`). */
+  private readonly perIpExempt: AddressRange[];
   /** Grants between authentication and `client.connected`, by client id. */
   private readonly pending = new Map<string, { grant: Grant; at: number }>();
   private readonly clients = new WeakMap<ClientInfo, ClientState>();
@@ -120,6 +130,13 @@ export class Security {
     this.superusers = new Set(acl.superusers);
     this.bans = new Bans(config.bans);
     const l = config.limits;
+    this.perIpExempt = l.per_ip_exempt.map((text, i) => {
+      try {
+        return new AddressRange(text);
+      } catch (e) {
+        throw new ConfigError([{ path: `limits.per_ip_exempt[${i}]`, message: (e as Error).message }]);
+      }
+    });
     this.flapping =
       l.flapping_connects > 0
         ? new FlappingDetector(l.flapping_connects, l.flapping_window_s * 1000)
@@ -169,7 +186,7 @@ export class Security {
           );
           st.expiry.unref();
         }
-        if (l.max_connections_per_ip > 0)
+        if (this.countsPerIp(c.remoteAddress))
           this.perIp.set(c.remoteAddress, (this.perIp.get(c.remoteAddress) ?? 0) + 1);
       }),
     );
@@ -182,6 +199,7 @@ export class Security {
     if (l.max_connections_per_ip > 0) {
       this.removers.push(
         hooks.on('client.disconnected', (c) => {
+          if (!this.countsPerIp(c.remoteAddress)) return;
           const n = (this.perIp.get(c.remoteAddress) ?? 1) - 1;
           if (n <= 0) this.perIp.delete(c.remoteAddress);
           else this.perIp.set(c.remoteAddress, n);
@@ -257,6 +275,11 @@ export class Security {
     return s;
   }
 
+  /** Whether `max_connections_per_ip` applies to (and counts) this address. */
+  private countsPerIp(address: string): boolean {
+    return this.config.limits.max_connections_per_ip > 0 && !this.perIpExempt.some((r) => r.has(address));
+  }
+
   /** Bans, flapping, connection rate, connections per IP: checked before any credential. */
   private gate(r: AuthenticateRequest): Decision {
     const v5 = r.protocolVersion === 5;
@@ -282,7 +305,10 @@ export class Security {
           reason: 'connection rate exceeded',
         };
     }
-    if (l.max_connections_per_ip > 0 && (this.perIp.get(r.remoteAddress) ?? 0) >= l.max_connections_per_ip)
+    if (
+      this.countsPerIp(r.remoteAddress) &&
+      (this.perIp.get(r.remoteAddress) ?? 0) >= l.max_connections_per_ip
+    )
       return {
         result: 'deny',
         reasonCode: v5 ? ReasonCode.QuotaExceeded : ReasonCode.ServerUnavailable,

@@ -4,13 +4,16 @@
  *
  * CONNECT (Authentication Data = client-first) → AUTH 0x18 (server-first) → AUTH 0x18 (client-final) →
  * CONNACK 0x00 (server-final "v=…"); re-authentication is the same after AUTH 0x19. No channel binding:
- * the GS2 header must be "n,," or "y,," ("p=…" is refused with 0x87). No SASLprep: user names and passwords
- * are used as their UTF-8 bytes (the same as SASLprep for ASCII). Unknown users and users without SCRAM
+ * the GS2 header must be "n,," or "y,," ("p=…" is refused with 0x87). Passwords are prepared with SASLprep
+ * (RFC 4013, as RFC 5802 §2.2 / RFC 7677 ask) before the keys are derived; the user name of the client-first is
+ * prepared as a query string and must then equal the CONNECT User Name, so that one account has one MQTT name
+ * for ACLs and bans. Unknown users and users without SCRAM
  * credentials get a server-first with a salt derived from a per-process secret and the same work as known
  * users, and fail at the proof, so neither answers nor timing tell whether a user exists.
  */
 import { createHash, createHmac, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
+import saslprep from '@mongodb-js/saslprep';
 import { ReasonCode } from '../codec/index.js';
 import type { AuthContext, AuthExchange, AuthStep, EnhancedAuthMechanism } from '../hooks/enhanced-auth.js';
 
@@ -52,13 +55,45 @@ export function scramKeys(h: ScramHash, salted: Buffer): ScramKeys {
   };
 }
 
-/** New SCRAM credentials for `password` (random 16-byte salt). */
+/** A string SASLprep refuses (a prohibited or, in stored strings, unassigned character; bad bidi; empty). */
+export class SaslprepError extends Error {
+  readonly code = 'ERR_SASLPREP';
+}
+
+/**
+ * SASLprep (RFC 4013) of `text`, which names `what` in errors. `query`: unassigned code points are allowed
+ * (user names received from a client, RFC 5802 §5.1); stored strings (passwords, user names in the password
+ * file) refuse them. The error names the first offending character when one alone is refused.
+ */
+export function prepare(text: string, what: string, query = false): string {
+  let out: string;
+  try {
+    out = saslprep(text, { allowUnassigned: query });
+  } catch (e) {
+    const bad = [...text].find((ch) => {
+      try {
+        saslprep(ch, { allowUnassigned: query });
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    const which =
+      bad !== undefined ? `U+${bad.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}` : undefined;
+    const why = which !== undefined ? `character ${which} is not allowed` : (e as Error).message;
+    throw new SaslprepError(`${what} is not valid under SASLprep (RFC 4013): ${why}`);
+  }
+  if (out === '') throw new SaslprepError(`${what} is empty after SASLprep (RFC 4013)`);
+  return out;
+}
+
+/** New SCRAM credentials for `password` (SASLprep applied; random 16-byte salt). Throws SaslprepError. */
 export async function scramCredentials(
   password: string,
   iterations = SCRAM_ITERATIONS,
 ): Promise<ScramCredentials> {
   const salt = randomBytes(16);
-  const pw = Buffer.from(password, 'utf8');
+  const pw = Buffer.from(prepare(password, 'password'), 'utf8');
   const [s256, s512] = await Promise.all([
     pbkdf2Async(pw, salt, iterations, 32, 'sha256'),
     pbkdf2Async(pw, salt, iterations, 64, 'sha512'),
@@ -170,14 +205,21 @@ export function scramMechanism(method: string, store: ScramStore): EnhancedAuthM
         if (attrs === undefined || attrs.length < 2 || attrs[0]![0] !== 'n' || attrs[1]![0] !== 'r')
           return refuse('malformed client-first message');
         if (attrs.slice(2).some(([k]) => k === 'm')) return refuse('unsupported mandatory extension');
-        const username = saslName(attrs[0]![1]);
+        const name = saslName(attrs[0]![1]);
         const cnonce = attrs[1]![1];
-        if (username === undefined || username === '') return refuse('malformed user name');
+        if (name === undefined || name === '') return refuse('malformed user name');
+        let username: string;
+        try {
+          username = prepare(name, 'user name', true);
+        } catch (e) {
+          return refuse((e as Error).message);
+        }
         if (!PRINTABLE.test(cnonce)) return refuse('malformed nonce');
-        if (m[3] !== undefined && saslName(m[3].slice(2)) !== username)
+        if (m[3] !== undefined && saslName(m[3].slice(2)) !== name)
           return refuse('authorization identity differs from the user name');
-        // The SCRAM user is the client's MQTT user: ACLs and logs see the same name.
-        if (ctx.username !== username) return refuse('user name differs from the CONNECT User Name');
+        // The SCRAM user, prepared, is the client's MQTT user: ACLs, bans and logs see that one name.
+        if (ctx.username !== username)
+          return refuse('user name (after SASLprep) differs from the CONNECT User Name');
         const creds = store.lookup(username);
         const salt = creds?.salt ?? hmac('sha256', processSecret, `${method}\0${username}`).subarray(0, 16);
         const iterations = creds?.iterations ?? store.usualIterations();

@@ -315,9 +315,11 @@ export class Broker {
   }
 
   /**
-   * Publishes a will. With `from` (the client it belongs to) and authorization hooks, it is authorized again
-   * now, not only at CONNECT: rules tightened meanwhile apply. A will restored after a restart has no client
-   * to check against and is published as authorized at its CONNECT.
+   * Publishes a will. With authorization hooks, it is authorized again now, not only at CONNECT: rules tightened
+   * meanwhile apply. `from` is the client it belongs to (restored from the store after a restart: client id,
+   * username, address, listener, certificate CN; grants made at authentication, such as a JWT's rules or an
+   * HTTP superuser flag, are not kept). Without one (a record written before Petrel kept it) the will is
+   * authorized as an anonymous client with its client id: it never bypasses the ACL.
    */
   publishWill(clientId: string, will: Will, from?: ClientInfo): void {
     if (this.closed) return;
@@ -329,14 +331,21 @@ export class Broker {
       this.stats['wills.published']++;
       this.publish(this.willMessage(clientId, will));
     };
-    if (from === undefined || !this.hooks.hasDeciders('client.authorize')) {
+    if (!this.hooks.hasDeciders('client.authorize')) {
       publish(ALLOW);
       return;
     }
     const d = this.hooks.run(
       'client.authorize',
       {
-        client: from,
+        client: from ?? {
+          clientId,
+          username: undefined,
+          remoteAddress: '',
+          remotePort: 0,
+          listener: '',
+          protocolVersion: 5,
+        },
         action: 'publish',
         topic: will.topic,
         qos: will.qos,
@@ -470,6 +479,7 @@ export class Broker {
       }
       for (const id of state.rels.get(rec.clientId) ?? []) s.awaitingRel.add(id);
       s.pendingWill = rec.pendingWill;
+      s.willFrom = rec.willFrom;
       // A session that was connected when the broker stopped counts as disconnected now.
       s.disconnectedAt = rec.disconnectedAt > 0 ? rec.disconnectedAt : now;
       const since = now - s.disconnectedAt;

@@ -105,6 +105,19 @@ export class Persistence implements SessionJournal {
       subscriptions: [...s.subscriptions.values()],
       pendingWill: s.pendingWill,
     };
+    const c = s.pendingWill !== undefined ? s.willFrom : undefined;
+    if (c !== undefined) {
+      const { clientId, username, remoteAddress, remotePort, listener, protocolVersion, certCommonName } = c;
+      rec.willFrom = {
+        clientId,
+        username,
+        remoteAddress,
+        remotePort,
+        listener,
+        protocolVersion,
+        certCommonName,
+      };
+    }
     this.store.putSession(rec);
   }
 

@@ -3,11 +3,13 @@
  * Petrel scrypt hash followed by SCRAM-SHA-256/512 credentials (for MQTT 5 enhanced authentication; not with
  * --no-scram), prompting twice on a terminal or reading one line from standard input, or deletes it (-D). Other
  * lines, Mosquitto `$7$` / `$6$` entries included, are kept. The file is replaced atomically, mode 0600.
+ * SCRAM keys are derived from the password after SASLprep (RFC 4013); a password SASLprep refuses, or a user
+ * name SASLprep would change (SCRAM clients send the prepared form), is refused unless --no-scram.
  */
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { formatScram, hashPassword, scramCredentials } from '../auth/index.js';
+import { formatScram, hashPassword, SaslprepError, saslprep, scramCredentials } from '../auth/index.js';
 
 const USAGE = 'Usage: petrel passwd FILE USER [-b PASSWORD] [-D] [--no-scram]\n';
 
@@ -106,7 +108,20 @@ export async function passwd(argv: string[]): Promise<void> {
     lines.splice(index, 1);
   } else {
     const password = values.batch ?? (await readPassword());
-    const scram = values['no-scram'] === true ? '' : formatScram(await scramCredentials(password));
+    let scram = '';
+    if (values['no-scram'] !== true) {
+      try {
+        const prepared = saslprep(user, 'user name');
+        if (prepared !== user)
+          fail(
+            `user name "${user}" becomes "${prepared}" under SASLprep (RFC 4013), the form SCRAM clients send: add it as "${prepared}" (or use --no-scram)`,
+          );
+        scram = formatScram(await scramCredentials(password));
+      } catch (e) {
+        if (e instanceof SaslprepError) fail(`${e.message} (or use --no-scram)`);
+        throw e;
+      }
+    }
     const entry = `${user}:${await hashPassword(password)}${scram}`;
     if (index >= 0) lines[index] = entry;
     else lines.push(entry);

@@ -119,12 +119,21 @@ export const AclSchema = Type.Object(
   { additionalProperties: false, default: {}, description: 'Authorization.' },
 );
 
+/** Loopback: local tools, tests and a reverse proxy on the same host (which hides the real addresses). */
+export const LOOPBACK_RANGES = ['127.0.0.0/8', '::1'];
+
 export const LimitsSchema = Type.Object(
   {
     max_connections_per_ip: Type.Integer({
       minimum: 0,
-      default: 0,
-      description: 'Connected clients per IP address (0 = unlimited); past it CONNACK 0x97.',
+      default: 1000,
+      description:
+        'Connected clients per IP address (0 = unlimited); past it CONNACK 0x97 (3.x: 3). Default 1000: far above what one device or gateway needs, low enough that one host cannot take every connection. Behind a load balancer or NAT that hides client addresses, use proxy_protocol or raise it. Addresses in per_ip_exempt are not counted.',
+    }),
+    per_ip_exempt: Type.Array(Type.String({ minLength: 1 }), {
+      default: LOOPBACK_RANGES,
+      description:
+        'Addresses or CIDRs that max_connections_per_ip does not count. Default: loopback (127.0.0.0/8, ::1), i.e. local tools, benchmarks and a reverse proxy on the same host without PROXY protocol; [] counts every address.',
     }),
     max_subscriptions_per_client: Type.Integer({
       minimum: 0,
@@ -133,30 +142,34 @@ export const LimitsSchema = Type.Object(
     }),
     connection_rate: Type.Number({
       minimum: 0,
-      default: 0,
-      description: 'CONNECTs per second per listener (token bucket, 0 = unlimited); past it CONNACK 0x9F.',
+      default: 1000,
+      description:
+        'CONNECTs per second per listener (token bucket, 0 = unlimited); past it CONNACK 0x9F (3.x: 3), and the client retries later. Default 1000/s, as EMQX ships (max_conn_rate = 1000 per listener): a reconnect storm after a restart is spread out instead of starving the event loop.',
     }),
     connection_burst: Type.Integer({
       minimum: 1,
-      default: 100,
-      description: 'Bucket size of connection_rate.',
+      default: 1000,
+      description:
+        'Bucket size of connection_rate: CONNECTs accepted at once before the rate applies. Default 1000 (one second at the default rate).',
     }),
     message_rate: Type.Number({
       minimum: 0,
       default: 0,
       description:
-        'PUBLISHes per second per client (0 = unlimited); a faster client is slowed by pausing reads.',
+        'PUBLISHes per second per client (0 = unlimited); a faster client is slowed by pausing reads. Off by default, as in EMQX (publish_limit unset) and Mosquitto (no such limit): bridges and gateways publish fast legitimately; max_packet_size, receive_maximum and the queue limits bound what one client costs.',
     }),
     message_burst: Type.Integer({ minimum: 1, default: 100, description: 'Bucket size of message_rate.' }),
     byte_rate: Type.Integer({
       minimum: 0,
       default: 0,
-      description: 'Payload bytes per second per client (0 = unlimited); slowed by pausing reads.',
+      description:
+        'Payload bytes per second per client (0 = unlimited); slowed by pausing reads. Off by default, as message_rate.',
     }),
     flapping_connects: Type.Integer({
       minimum: 0,
       default: 0,
-      description: 'CONNECTs of one client id within flapping_window_s that ban it (0 = off).',
+      description:
+        'CONNECTs of one client id within flapping_window_s that ban it (0 = off). Off by default, as in EMQX (enable_flapping_detect = off; its policy when on is 30 in 1 min, ban 5 min) and Mosquitto (none): it counts CONNECTs before credentials are checked, so anyone who knows a client id could get it banned.',
     }),
     flapping_window_s: Type.Integer({
       minimum: 1,

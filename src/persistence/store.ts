@@ -25,6 +25,19 @@ export interface StoredSession {
   disconnectedAt: number;
   subscriptions: Subscription[];
   pendingWill: Will | undefined;
+  /** Who the pending will belongs to: it is authorized as this client again when published after a restart. */
+  willFrom?: StoredClient | undefined;
+}
+
+/** The fields of a client that authorization looks at (see ClientInfo in src/hooks/hooks.ts). */
+export interface StoredClient {
+  clientId: string;
+  username: string | undefined;
+  remoteAddress: string;
+  remotePort: number;
+  listener: string;
+  protocolVersion: 3 | 4 | 5;
+  certCommonName?: string | undefined;
 }
 
 export interface StoredEntry {

@@ -1,11 +1,22 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { PacketType } from '../../src/codec/index.js';
-import { type ConfigPatch, startBroker } from '../helpers/broker.js';
-import { connected, connectOk, expectPacket, opt, publish, settle, subscribe } from '../helpers/raw.js';
+import type { ListenerConfig } from '../../src/config/index.js';
+import { type ConfigPatch, type RawClient, startBroker } from '../helpers/broker.js';
+import { testCerts } from '../helpers/certs.js';
+import {
+  connected,
+  connectOk,
+  expectPacket,
+  opt,
+  publish,
+  settle,
+  subscribe,
+  versions,
+} from '../helpers/raw.js';
 import { security as securityOf } from '../helpers/security.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'petrel-acl-'));
@@ -181,5 +192,108 @@ describe('acl - file', () => {
     writeFileSync(f, 'user alice\ntopic readwrite bob/#\n');
     b.server.security.reload();
     assert.deepEqual((await subscribe(r, [opt('alice/y', 0), opt('bob/y', 0)], 2)).reasonCodes, [0x87, 0]);
+  });
+});
+
+describe('acl - ${cert_cn} over TLS', () => {
+  const certs = testCerts();
+  const dev1 = certs.issueClient('dev1');
+  const dev2 = certs.issueClient('dev2');
+  const CERT_RULES =
+    'acl:\n  rules:\n    - { allow: all, topic: "devices/${cert_cn}/#" }\n  no_match: deny\n';
+
+  /** A TLS listener that trusts the test CA and asks for client certificates as `over` says. */
+  const tlsBroker = (over: Partial<Extract<ListenerConfig, { type: 'tls' }>>) =>
+    startBroker({
+      ...security(CERT_RULES),
+      listeners: [
+        {
+          type: 'tls',
+          host: '127.0.0.1',
+          port: 0,
+          max_connections: 0,
+          proxy_protocol: false,
+          cert: certs.serverCert,
+          key: certs.serverKey,
+          ca: certs.ca,
+          require_client_cert: false,
+          use_cn_as_username: false,
+          min_version: 'TLSv1.2',
+          ...over,
+        },
+      ],
+    });
+
+  const tlsOpts = (c?: { cert: string; key: string }) => ({
+    ca: readFileSync(certs.ca),
+    ...(c !== undefined ? { cert: readFileSync(c.cert), key: readFileSync(c.key) } : {}),
+  });
+
+  /** PUBLISH QoS 1 and the PUBACK's reason code (3.1.1 PUBACKs have none: 0). */
+  const pubAck = async (r: RawClient, topic: string, packetId: number): Promise<number> => {
+    r.send({
+      type: PacketType.Publish,
+      topic,
+      payload: Buffer.from('x'),
+      qos: 1,
+      retain: false,
+      dup: false,
+      packetId,
+    });
+    const ack = await expectPacket(r, PacketType.Puback);
+    assert.equal(ack.packetId, packetId);
+    return ack.reasonCode ?? 0;
+  };
+
+  for (const { v, name } of versions(5, 4)) {
+    test(`acl - \${cert_cn} over TLS (${name}): CN=dev1 may use devices/dev1/#, not devices/dev2/# (username dev2 changes nothing)`, async () => {
+      await using b = await tlsBroker({ require_client_cert: true });
+      const watcher = await b.rawTls(v, tlsOpts(dev2));
+      await connectOk(watcher, { clientId: 'w2' });
+      assert.deepEqual((await subscribe(watcher, [opt('devices/dev2/#', 1)])).reasonCodes, [1]);
+
+      const r = await b.rawTls(v, tlsOpts(dev1));
+      await connectOk(r, { clientId: 'dev2', username: 'dev2' });
+      const no = v === 5 ? 0x87 : 0x80;
+      const suback = await subscribe(r, [
+        opt('devices/dev1/#', 1),
+        opt('devices/dev2/#', 1),
+        opt('devices/+/x', 1),
+      ]);
+      assert.deepEqual(suback.reasonCodes, [1, no, no]);
+      // Allowed: delivered back to its own subscription and acknowledged with 0x00.
+      r.send({
+        type: PacketType.Publish,
+        topic: 'devices/dev1/x',
+        payload: Buffer.from('x'),
+        qos: 1,
+        retain: false,
+        dup: false,
+        packetId: 11,
+      });
+      const got = [await r.next(), await r.next()];
+      const own = got.find((p) => p.type === PacketType.Publish);
+      const ack = got.find((p) => p.type === PacketType.Puback);
+      assert.equal(own?.type === PacketType.Publish && own.topic, 'devices/dev1/x', JSON.stringify(got));
+      assert.equal(ack?.type === PacketType.Puback && (ack.reasonCode ?? 0), 0, JSON.stringify(got));
+      // Denied: v5 PUBACK 0x87; 3.1.1 acknowledged and dropped (acl.deny_action: ignore).
+      assert.equal(await pubAck(r, 'devices/dev2/x', 12), v === 5 ? 0x87 : 0);
+      assert.deepEqual(await settle(r), []);
+      // Nothing reached dev2's subscriber.
+      assert.deepEqual(await settle(watcher), []);
+      assert.ok(!r.closed);
+    });
+  }
+
+  test('acl - ${cert_cn} over TLS: without a verified certificate the placeholder matches nothing (no_match: deny)', async () => {
+    // use_cn_as_username asks for a certificate without requiring one.
+    await using b = await tlsBroker({ use_cn_as_username: true });
+    const anon = await b.rawTls(5, tlsOpts());
+    await connectOk(anon, { clientId: 'dev1' });
+    assert.deepEqual((await subscribe(anon, [opt('devices/dev1/#', 1)])).reasonCodes, [0x87]);
+    assert.equal(await pubAck(anon, 'devices/dev1/x', 21), 0x87);
+    const withCert = await b.rawTls(5, tlsOpts(dev1));
+    await connectOk(withCert, { clientId: 'c1' });
+    assert.deepEqual((await subscribe(withCert, [opt('devices/dev1/#', 1)])).reasonCodes, [1]);
   });
 });

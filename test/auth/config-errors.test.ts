@@ -96,6 +96,7 @@ describe('auth - config errors', () => {
       ['acl:\n  rules: [{ allow: all, deny: all, topic: a }]\n', 'acl.rules[0]', undefined],
       [`acl:\n  file: ${acl}\n`, 'acl.file', acl],
       ['bans: [{ ip: "not-an-ip" }]\n', 'bans[0].ip', undefined],
+      ['limits:\n  per_ip_exempt: ["::1", 10.0.0.0/40]\n', 'limits.per_ip_exempt[1]', undefined],
       [`auth:\n  jwt: { jwks_file: ${jwks} }\n`, 'auth.jwt.jwks_file', undefined],
     ] as const) {
       assert.throws(

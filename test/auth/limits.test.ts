@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { PacketType, type ProtocolVersion } from '../../src/codec/index.js';
-import { startBroker, type TestBroker } from '../helpers/broker.js';
-import { connackCode, connected, expectPacket, opt, subscribe } from '../helpers/raw.js';
+import { defaultConfig } from '../../src/config/index.js';
+import { connectPacket, type RawClient, startBroker, type TestBroker } from '../helpers/broker.js';
+import { connackCode, connected, disconnected, expectPacket, opt, subscribe } from '../helpers/raw.js';
 import { security } from '../helpers/security.js';
 
 /** CONNECT; the connection stays open (per-IP limits count it). Returns the CONNACK reason code. */
@@ -36,7 +37,9 @@ describe('limits - connections', () => {
   });
 
   test('limits - connections: per-IP maximum (0x97) and per-listener connection rate (0x9F)', async () => {
-    await using b = await startBroker(security('limits:\n  max_connections_per_ip: 2\n'));
+    await using b = await startBroker(
+      security('limits:\n  max_connections_per_ip: 2\n  per_ip_exempt: []\n'),
+    );
     await connected(b, 5, 'a');
     await connected(b, 5, 'b');
     assert.equal(await connack(b, 5, 'c'), 0x97);
@@ -44,6 +47,114 @@ describe('limits - connections', () => {
     assert.equal(await connack(b2, 5, 'a'), 0);
     assert.equal(await connack(b2, 5, 'b'), 0);
     assert.equal(await connack(b2, 5, 'c'), 0x9f);
+  });
+});
+
+/** A PROXY v1 listener on 127.0.0.1 port 0: each test connection says which client address it stands for. */
+const PROXY_LISTENER = [
+  { type: 'tcp' as const, host: '127.0.0.1', port: 0, max_connections: 0, proxy_protocol: true },
+];
+
+/**
+ * Opens `n` raw clients (in batches, so the listen backlog never overflows), each sending a PROXY v1 header from
+ * `from` first when given.
+ */
+async function openClients(
+  b: TestBroker,
+  n: number,
+  from?: string,
+  v: ProtocolVersion = 5,
+): Promise<RawClient[]> {
+  const out: RawClient[] = [];
+  while (out.length < n) {
+    const batch = Math.min(200, n - out.length);
+    out.push(...(await Promise.all(Array.from({ length: batch }, () => b.raw(v)))));
+  }
+  if (from !== undefined) {
+    const fam = from.includes(':') ? 'TCP6' : 'TCP4';
+    const dst = fam === 'TCP6' ? '::1' : '127.0.0.1';
+    for (const r of out) r.write(Buffer.from(`PROXY ${fam} ${from} ${dst} 40000 1883\r\n`));
+  }
+  return out;
+}
+
+/** Sends CONNECT on each client at once and returns every CONNACK reason code, in order. */
+async function connectAll(clients: RawClient[], prefix: string): Promise<number[]> {
+  for (const [i, r] of clients.entries()) r.send(connectPacket(5, { clientId: `${prefix}-${i}` }));
+  return Promise.all(
+    clients.map(async (r) => (await expectPacket(r, PacketType.Connack, 10_000)).reasonCode),
+  );
+}
+
+describe('limits - defaults', () => {
+  test('limits - defaults: the documented values (connection rate 1000/s, burst 1000, 1000 per IP, loopback exempt)', () => {
+    const l = defaultConfig().limits;
+    assert.equal(l.connection_rate, 1000);
+    assert.equal(l.connection_burst, 1000);
+    assert.equal(l.max_connections_per_ip, 1000);
+    assert.deepEqual(l.per_ip_exempt, ['127.0.0.0/8', '::1']);
+    assert.equal(l.message_rate, 0);
+    assert.equal(l.byte_rate, 0);
+    assert.equal(l.flapping_connects, 0);
+  });
+
+  test('limits - defaults: a CONNECT burst beyond 1000 on one listener gets CONNACK 0x9F past the bucket; loopback is not capped per IP', async () => {
+    await using b = await startBroker();
+    const clients = await openClients(b, 2500);
+    const t0 = performance.now();
+    const codes = await connectAll(clients, 'burst');
+    const seconds = (performance.now() - t0) / 1000;
+    const accepted = codes.filter((c) => c === 0).length;
+    const limited = codes.filter((c) => c === 0x9f).length;
+    assert.equal(accepted + limited, codes.length, `only 0x00 and 0x9F expected: ${[...new Set(codes)]}`);
+    // The whole bucket, plus what 1000/s refilled while the burst was being answered; never more.
+    assert.ok(accepted >= 1000, `accepted ${accepted}`);
+    assert.ok(accepted <= 1000 + Math.ceil(seconds * 1000) + 1, `accepted ${accepted} in ${seconds} s`);
+    assert.ok(limited > 0, `none limited in ${seconds} s`);
+    // 127.0.0.1 is in per_ip_exempt: more than 1000 connections from it (what refilled), none refused with 0x97.
+    assert.ok(accepted > 1000, `accepted ${accepted}`);
+  });
+
+  test('limits - defaults: 1000 connections per client address are counted (0x97 past them, 3.1.1: 3), other addresses unaffected', async () => {
+    await using b = await startBroker({
+      ...security('limits:\n  connection_rate: 0\n'),
+      listeners: PROXY_LISTENER,
+    });
+    const first: RawClient[] = [];
+    for (let i = 0; i < 1000; i += 250) {
+      const batch = await openClients(b, 250, '192.0.2.1');
+      assert.deepEqual(new Set(await connectAll(batch, `a${i}`)), new Set([0]));
+      first.push(...batch);
+    }
+    assert.deepEqual(await connectAll(await openClients(b, 1, '192.0.2.1'), 'over'), [0x97]);
+    const v3 = (await openClients(b, 1, '192.0.2.1', 4))[0]!;
+    v3.send(connectPacket(4, { clientId: 'over-v3' }));
+    // 3.1.1 return code 3 (Server unavailable), read back as its MQTT 5 equivalent.
+    assert.equal((await expectPacket(v3, PacketType.Connack)).reasonCode, 0x88);
+    assert.deepEqual(await connectAll(await openClients(b, 1, '192.0.2.2'), 'other'), [0]);
+    // A client that leaves frees its place.
+    const gone = disconnected(b, 'a0-0');
+    first[0]!.destroy();
+    await gone;
+    assert.deepEqual(await connectAll(await openClients(b, 1, '192.0.2.1'), 'again'), [0]);
+    assert.deepEqual(await connectAll(await openClients(b, 1, '192.0.2.1'), 'again-over'), [0x97]);
+  });
+
+  test('limits - defaults: per_ip_exempt holds loopback (127.0.0.0/8 and ::1 are not counted, 192.0.2.1 is)', async () => {
+    await using b = await startBroker({
+      ...security('limits:\n  max_connections_per_ip: 2\n'),
+      listeners: PROXY_LISTENER,
+    });
+    const one = async (from: string, id: string) => (await connectAll(await openClients(b, 1, from), id))[0];
+    const three = async (from: string) => [
+      await one(from, `${from}-1`),
+      await one(from, `${from}-2`),
+      await one(from, `${from}-3`),
+    ];
+    assert.deepEqual(await three('127.0.0.1'), [0, 0, 0]);
+    assert.deepEqual(await three('127.0.0.9'), [0, 0, 0]);
+    assert.deepEqual(await three('::1'), [0, 0, 0]);
+    assert.deepEqual(await three('192.0.2.1'), [0, 0, 0x97]);
   });
 });
 

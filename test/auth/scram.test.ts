@@ -4,12 +4,13 @@
  * packets: CONNECT (client-first) → AUTH 0x18 (server-first) → AUTH 0x18 (client-final) → CONNACK (v=…).
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import saslprep from '@mongodb-js/saslprep';
 import { type AuthPacket, type Packet, PacketType, ReasonCode } from '../../src/codec/index.js';
 import {
   type ConfigPatch,
@@ -33,7 +34,11 @@ const hashOf = (method: string): Hash => (method === M512 ? 'sha512' : 'sha256')
 
 const hmac = (h: Hash, key: Buffer, data: string): Buffer => createHmac(h, key).update(data).digest();
 
-/** The client side of one SCRAM exchange (RFC 5802 §3, §5). */
+/**
+ * The client side of one SCRAM exchange (RFC 5802 §3, §5). The user name is sent as given (a client SHOULD
+ * prepare it; tests send unprepared ones on purpose); the password is prepared with SASLprep, as RFC 5802 §2.2
+ * requires of Normalize(password).
+ */
 function scramClient(
   method: string,
   user: string,
@@ -53,7 +58,7 @@ function scramClient(
         'server nonce extends the client nonce',
       );
       const salted = pbkdf2Sync(
-        password,
+        saslprep(password),
         Buffer.from(a.s!, 'base64'),
         Number(a.i),
         h === 'sha256' ? 32 : 64,
@@ -302,6 +307,85 @@ describe('auth - SCRAM enhanced authentication (MQTT 5.0 §4.12, RFC 5802 / RFC 
       const d = await expectPacket(r, PacketType.Disconnect);
       assert.equal(d.reasonCode, ReasonCode.NotAuthorized);
       r.destroy();
+    }
+  });
+
+  test('SASLprep: keys derived by petrel passwd from "I\\u00ADX" (soft hyphen maps to nothing) and "\\u2168" (NFKC) accept "IX"', async () => {
+    passwd('hyphen', '-b', 'I\u00ADX');
+    passwd('roman', '-b', '\u2168');
+    await using b = await startBroker(security(base));
+    for (const method of [M256, M512]) {
+      for (const user of ['hyphen', 'roman']) {
+        const ok = await scramLogin(b, method, user, 'IX', { clientId: `${user}-${method}` });
+        assert.equal(ok.ack.reasonCode, ReasonCode.Success, `${method} ${user}`);
+        assert.equal(ok.ack.properties?.authenticationData?.toString(), ok.final.serverFinal);
+        ok.r.destroy();
+      }
+      // The client prepares what its user typed, so every equivalent form is the same password.
+      const typed = await scramLogin(b, method, 'roman', 'I\u00ADX', { clientId: `typed-${method}` });
+      assert.equal(typed.ack.reasonCode, ReasonCode.Success);
+      typed.r.destroy();
+      const wrong = await scramLogin(b, method, 'roman', 'I X', { clientId: `wrong-${method}` });
+      assert.equal(wrong.ack.reasonCode, ReasonCode.BadUserNameOrPassword);
+      wrong.r.destroy();
+    }
+  });
+
+  test('SASLprep: petrel passwd refuses a password with a prohibited character (exit 2, names it), the file stays as it was', () => {
+    const before = readFileSync(pwFile, 'utf8');
+    for (const [user, pw, what] of [
+      [
+        'bell',
+        'ring\u0007',
+        /password is not valid under SASLprep \(RFC 4013\): character U\+0007 is not allowed/,
+      ],
+      ['mixed', '\u0627a', /password is not valid under SASLprep \(RFC 4013\): .*RandALCat/],
+      ['I\u00ADX', 'x', /user name "I\u00ADX" becomes "IX" under SASLprep/],
+    ] as const) {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', CLI, 'passwd', pwFile, user, '-b', pw], {
+        encoding: 'utf8',
+      });
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, what);
+      assert.match(r.stderr, /--no-scram/);
+    }
+    assert.equal(readFileSync(pwFile, 'utf8'), before);
+    // --no-scram stores it (a plain CONNECT password is compared as given, as Mosquitto does).
+    passwd('bell', '-b', 'ring\u0007', '--no-scram');
+    assert.match(readFileSync(pwFile, 'utf8'), /^bell:\$scrypt\$[^:]*$/m);
+  });
+
+  test('SASLprep: the server prepares the SCRAM user name; it must then be the CONNECT User Name; a prohibited one gets 0x87', async () => {
+    passwd('IX', '-b', 'nine');
+    await using b = await startBroker(security(base));
+    // n=I\u00ADX prepares to "IX", the CONNECT User Name: accepted.
+    const r = await b.raw(5);
+    const c = scramClient(M256, 'I\u00ADX', 'nine');
+    r.send(scramConnect(M256, 'IX', c.first, 'prep-1'));
+    r.send(auth(ReasonCode.ContinueAuthentication, M256, c.final(await serverFirst(r, M256)).message));
+    assert.equal((await expectPacket(r, PacketType.Connack)).reasonCode, ReasonCode.Success);
+    r.destroy();
+    // The unprepared name as the CONNECT User Name: ACLs and bans would see another name than the account's.
+    for (const [username, user, reason] of [
+      ['I\u00ADX', 'I\u00ADX', /differs from the CONNECT User Name/],
+      ['a\u0007', 'a\u0007', /user name is not valid under SASLprep \(RFC 4013\): character U\+0007/],
+    ] as const) {
+      const x = await b.raw(5);
+      x.send(
+        connectPacket(5, {
+          clientId: 'prep-2',
+          username,
+          properties: {
+            authenticationMethod: M256,
+            authenticationData: Buffer.from(scramClient(M256, user, 'nine').first),
+            requestProblemInformation: 1,
+          },
+        }),
+      );
+      const ack = await expectPacket(x, PacketType.Connack);
+      assert.equal(ack.reasonCode, ReasonCode.NotAuthorized);
+      assert.match(ack.properties?.reasonString ?? '', reason);
+      x.destroy();
     }
   });
 });

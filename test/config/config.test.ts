@@ -179,6 +179,7 @@ acl:
   suback_deny_code: 128
 limits:
   max_connections_per_ip: 5
+  per_ip_exempt: [10.0.0.0/8]
   max_subscriptions_per_client: 100
   connection_rate: 50
   connection_burst: 10
@@ -293,6 +294,7 @@ bans:
       },
       limits: {
         max_connections_per_ip: 5,
+        per_ip_exempt: ['10.0.0.0/8'],
         max_subscriptions_per_client: 100,
         connection_rate: 50,
         connection_burst: 10,

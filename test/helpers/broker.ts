@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
+import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { Decoder, encode, type Packet, type ProtocolVersion } from '../../src/codec/index.js';
 import { defaultConfig, type PetrelConfig } from '../../src/config/index.js';
@@ -67,6 +68,13 @@ export class TestBroker {
     return r;
   }
 
+  /** A raw packet client over TLS (a `tls` listener at `port`; `opts` carries ca, cert, key, …). */
+  async rawTls(version: ProtocolVersion, opts: ConnectionOptions, port = this.port): Promise<RawClient> {
+    const r = await RawClient.connectTls(port, version, opts);
+    this.raws.push(r);
+    return r;
+  }
+
   async close(): Promise<void> {
     for (const c of this.clients) c.end(true);
     for (const r of this.raws) r.destroy();
@@ -106,6 +114,17 @@ export class RawClient {
   static async connect(port: number, version: ProtocolVersion): Promise<RawClient> {
     const s = connect({ host: '127.0.0.1', port });
     await once(s, 'connect');
+    return new RawClient(s, version);
+  }
+
+  /** Connects over TLS; rejects when the handshake fails. */
+  static async connectTls(
+    port: number,
+    version: ProtocolVersion,
+    opts: ConnectionOptions,
+  ): Promise<RawClient> {
+    const s = tlsConnect({ host: '127.0.0.1', port, ...opts });
+    await once(s, 'secureConnect');
     return new RawClient(s, version);
   }
 

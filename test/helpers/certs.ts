@@ -20,6 +20,8 @@ export interface TestCerts {
   rogueKey: string;
   /** Issues another server certificate (CN=`cn`) from the same CA into new files. */
   issueServer(cn: string): { cert: string; key: string };
+  /** Issues another client certificate (CN=`cn`) from the same CA into new files. */
+  issueClient(cn: string): { cert: string; key: string };
 }
 
 function openssl(args: string[], cwd: string): void {
@@ -118,6 +120,7 @@ export function testCerts(): TestCerts {
     rogueCert: rogue.cert,
     rogueKey: rogue.key,
     issueServer: (cn) => sign(dir, `server-${++n}`, cn, 'ca', SERVER_EXT),
+    issueClient: (cn) => sign(dir, `client-${++n}`, cn, 'ca', CLIENT_EXT),
   };
   return cached;
 }
