@@ -31,6 +31,7 @@ describe('auth - restored wills', () => {
       dir: join(dir, 'data'),
       durability: 'sync' as const,
       batch_ms: 100,
+      memory_queue: 1000,
     };
     // Before the restart anyone may publish under status/: both wills pass the check at CONNECT.
     const open = `acl:\n  superusers: [admin]\n  rules:\n    - { allow: all, topic: "status/#" }\n`;

@@ -46,7 +46,13 @@ describe('config - defaults', () => {
       { type: 'ws', host: '127.0.0.1', port: 8083, path: '/mqtt', max_connections: 0, proxy_protocol: false },
     ]);
     assert.equal(d.log.level, 'info');
-    assert.deepEqual(d.storage, { type: 'embedded', dir: './data', durability: 'sync', batch_ms: 100 });
+    assert.deepEqual(d.storage, {
+      type: 'embedded',
+      dir: './data',
+      durability: 'sync',
+      batch_ms: 100,
+      memory_queue: 1000,
+    });
     assert.equal(d.sys_interval, 10);
     assert.deepEqual(d.http, { host: '127.0.0.1', port: 18083 });
     assert.deepEqual(d.mqtt, {
@@ -92,7 +98,13 @@ describe('config - defaults', () => {
     assert.equal(c.mqtt.max_inflight, 5);
     assert.equal(c.mqtt.receive_maximum, 32);
     assert.equal(c.log.level, 'info');
-    assert.deepEqual(c.storage, { type: 'embedded', dir: './data', durability: 'sync', batch_ms: 100 });
+    assert.deepEqual(c.storage, {
+      type: 'embedded',
+      dir: './data',
+      durability: 'sync',
+      batch_ms: 100,
+      memory_queue: 1000,
+    });
   });
 
   test('config - defaults: a listener without host binds 0.0.0.0 and port 1883', () => {
@@ -641,14 +653,20 @@ describe('config - shared subscription strategies', () => {
 describe('config - storage', () => {
   test('config - storage: embedded with its keys, and precise errors', () => {
     const c = parseConfig(
-      'storage:\n  type: embedded\n  dir: /var/lib/petrel\n  durability: batched\n  batch_ms: 20\n',
+      'storage:\n  type: embedded\n  dir: /var/lib/petrel\n  durability: batched\n  batch_ms: 20\n  memory_queue: 50\n',
     );
     assert.deepEqual(c.storage, {
       type: 'embedded',
       dir: '/var/lib/petrel',
       durability: 'batched',
       batch_ms: 20,
+      memory_queue: 50,
     });
+    assertMentions(
+      parseError('storage:\n  type: embedded\n  memory_queue: 0\n'),
+      'petrel.yaml:3',
+      'storage.memory_queue',
+    );
     assertMentions(
       parseError('storage:\n  type: embedded\n  durability: fast\n'),
       'petrel.yaml:3',
