@@ -137,8 +137,9 @@ export const LimitsSchema = Type.Object(
     }),
     max_subscriptions_per_client: Type.Integer({
       minimum: 0,
-      default: 0,
-      description: 'Subscriptions per client (0 = unlimited); past it SUBACK 0x97.',
+      default: 10_000,
+      description:
+        'Subscriptions per client (0 = unlimited); past it SUBACK 0x97. Default 10000: far above what a device or service subscribes to, low enough that one client cannot fill the routing index.',
     }),
     connection_rate: Type.Number({
       minimum: 0,
