@@ -8,13 +8,14 @@
  *
  *   npm run bench:persist -- [--runs 3] [--duration 5] [--publishers 4] [--window 64] [--payload 64]
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import mqtt, { type MqttClient } from 'mqtt';
+import { startBrokerProcess } from './broker-process.js';
 
 const { values } = parseArgs({
   options: {
@@ -30,7 +31,6 @@ const DURATION = Number(values.duration) * 1000;
 const PUBLISHERS = Number(values.publishers);
 const WINDOW = Number(values.window);
 const PAYLOAD = Buffer.alloc(Number(values.payload), 0x61);
-const CLI = new URL('../dist/cli/petrel.js', import.meta.url).pathname;
 
 type Mode = 'memory' | 'sync';
 
@@ -44,19 +44,7 @@ async function startBroker(mode: Mode, dir: string): Promise<{ p: ChildProcess; 
     cfg,
     `listeners:\n  - { type: tcp, host: 127.0.0.1, port: 0 }\nlog: { level: info }\nhttp: null\nmqtt: { max_queued_messages: 0, max_inflight: 256 }\n${storage}\n`,
   );
-  const p = spawn(process.execPath, [CLI, 'start', '--config', cfg], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  for await (const chunk of p.stdout!) {
-    out += chunk.toString();
-    const m = /"port":(\d+),"msg":"listening on tcp/.exec(out);
-    if (m) {
-      p.stdout!.resume();
-      return { p, port: Number(m[1]) };
-    }
-  }
-  throw new Error(`broker did not start: ${out}`);
+  return startBrokerProcess(cfg);
 }
 
 function client(port: number, opts: mqtt.IClientOptions): Promise<MqttClient> {

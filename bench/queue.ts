@@ -10,7 +10,7 @@
  *
  *   npm run bench:queue -- [--count 1000000] [--payload 64] [--window 1000]
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Decoder, encode, type Packet, PacketType } from '../src/codec/index.js';
+import { startBrokerProcess } from './broker-process.js';
 
 const { values } = parseArgs({
   options: {
@@ -29,7 +30,6 @@ const { values } = parseArgs({
 const COUNT = Number(values.count);
 const PAYLOAD = Number(values.payload);
 const WINDOW = Number(values.window);
-const CLI = new URL('../dist/cli/petrel.js', import.meta.url).pathname;
 
 type Mode = 'embedded' | 'memory';
 
@@ -43,19 +43,7 @@ async function startBroker(mode: Mode, dir: string): Promise<{ p: ChildProcess; 
     cfg,
     `listeners:\n  - { type: tcp, host: 127.0.0.1, port: 0 }\nlog: { level: warn }\nhttp: null\nsys_interval: 0\nmqtt: { max_queued_messages: 0, max_queued_bytes: 0, max_inflight: 1000 }\n${storage}\n`,
   );
-  const p = spawn(process.execPath, [CLI, 'start', '--config', cfg, '--log-level', 'info'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  for await (const chunk of p.stdout!) {
-    out += chunk.toString();
-    const m = /"port":(\d+),"msg":"listening on tcp/.exec(out);
-    if (m) {
-      p.stdout!.resume();
-      return { p, port: Number(m[1]) };
-    }
-  }
-  throw new Error(`broker did not start: ${out}`);
+  return startBrokerProcess(cfg);
 }
 
 function rssAnonMiB(pid: number): number {

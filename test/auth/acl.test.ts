@@ -6,7 +6,7 @@ import { after, describe, test } from 'node:test';
 import { PacketType } from '../../src/codec/index.js';
 import type { ListenerConfig } from '../../src/config/index.js';
 import { type ConfigPatch, type RawClient, startBroker } from '../helpers/broker.js';
-import { testCerts } from '../helpers/certs.js';
+import { testCerts, tlsListener } from '../helpers/certs.js';
 import {
   connected,
   connectOk,
@@ -206,22 +206,7 @@ describe('acl - ${cert_cn} over TLS', () => {
   const tlsBroker = (over: Partial<Extract<ListenerConfig, { type: 'tls' }>>) =>
     startBroker({
       ...security(CERT_RULES),
-      listeners: [
-        {
-          type: 'tls',
-          host: '127.0.0.1',
-          port: 0,
-          max_connections: 0,
-          proxy_protocol: false,
-          cert: certs.serverCert,
-          key: certs.serverKey,
-          ca: certs.ca,
-          require_client_cert: false,
-          use_cn_as_username: false,
-          min_version: 'TLSv1.2',
-          ...over,
-        },
-      ],
+      listeners: [tlsListener(certs, over)],
     });
 
   const tlsOpts = (c?: { cert: string; key: string }) => ({

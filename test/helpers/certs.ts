@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ListenerConfig } from '../../src/config/index.js';
 
 export interface TestCerts {
   dir: string;
@@ -123,4 +124,25 @@ export function testCerts(): TestCerts {
     issueClient: (cn) => sign(dir, `client-${++n}`, cn, 'ca', CLIENT_EXT),
   };
   return cached;
+}
+
+/** A TLS listener on 127.0.0.1 port 0 with the test server certificate, trusting the test CA; `over` changes it. */
+export function tlsListener(
+  certs: TestCerts,
+  over: Partial<Extract<ListenerConfig, { type: 'tls' }>> = {},
+): ListenerConfig {
+  return {
+    type: 'tls',
+    host: '127.0.0.1',
+    port: 0,
+    max_connections: 0,
+    proxy_protocol: false,
+    cert: certs.serverCert,
+    key: certs.serverKey,
+    ca: certs.ca,
+    require_client_cert: false,
+    use_cn_as_username: false,
+    min_version: 'TLSv1.2',
+    ...over,
+  };
 }

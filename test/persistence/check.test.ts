@@ -1,18 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import {
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  truncateSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { type Database, type Key, open } from 'lmdb';
 import mqtt from 'mqtt';
 import type { Message } from '../../src/broker/message.js';
@@ -20,18 +10,10 @@ import { runStorage } from '../../src/cli/storage.js';
 import { LmdbStore } from '../../src/persistence/lmdb-store.js';
 import { StoreError } from '../../src/persistence/store.js';
 import { startBroker } from '../helpers/broker.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const CLI = new URL('../../src/cli/petrel.ts', import.meta.url).pathname;
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-function dataDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'petrel-check-'));
-  dirs.push(d);
-  return d;
-}
+const dataDir = (): string => tempDir('petrel-check-');
 
 async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';

@@ -1,25 +1,16 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { PacketType, type PublishPacket } from '../../src/codec/index.js';
 import { connectPacket, RawClient } from '../helpers/broker.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const CLI = new URL('../../src/cli/petrel.ts', import.meta.url).pathname;
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-function dataDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'petrel-crash-'));
-  dirs.push(d);
-  return d;
-}
+const dataDir = (): string => tempDir('petrel-crash-');
 
 /** A broker process with the embedded store in `dir`; resolves with its port once it listens. */
 async function startProcess(dir: string, extra = ''): Promise<{ p: ChildProcess; port: number }> {

@@ -1,8 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -11,6 +8,7 @@ import { LmdbStore } from '../../src/persistence/lmdb-store.js';
 import type { Session } from '../../src/session/session.js';
 import { type ConfigPatch, startBroker, type TestBroker } from '../helpers/broker.js';
 import { connected, disconnected, expectPacket, opt, persistent, subscribe } from '../helpers/raw.js';
+import { tempDir } from '../helpers/tmp.js';
 
 /**
  * Offline queues live on disk, not in the heap (issue #7): a persistent session holds at most
@@ -18,16 +16,7 @@ import { connected, disconnected, expectPacket, opt, persistent, subscribe } fro
  * order, as the client drains its queue.
  */
 
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-function dataDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'petrel-paged-'));
-  dirs.push(d);
-  return d;
-}
+const dataDir = (): string => tempDir('petrel-paged-');
 
 function embedded(
   dir: string,

@@ -10,26 +10,12 @@ import type { ListenerConfig } from '../../src/config/index.js';
 import { loadConfig, parseConfig } from '../../src/config/index.js';
 import type { AuthenticateRequest } from '../../src/hooks/hooks.js';
 import { collect, startBroker, type TestBroker } from '../helpers/broker.js';
-import { testCerts } from '../helpers/certs.js';
+import { testCerts, tlsListener as tlsListenerOf } from '../helpers/certs.js';
 
 const certs = testCerts();
 
-function tlsListener(over: Partial<Extract<ListenerConfig, { type: 'tls' }>> = {}): ListenerConfig {
-  return {
-    type: 'tls',
-    host: '127.0.0.1',
-    port: 0,
-    max_connections: 0,
-    proxy_protocol: false,
-    cert: certs.serverCert,
-    key: certs.serverKey,
-    ca: certs.ca,
-    require_client_cert: false,
-    use_cn_as_username: false,
-    min_version: 'TLSv1.2',
-    ...over,
-  };
-}
+const tlsListener = (over: Partial<Extract<ListenerConfig, { type: 'tls' }>> = {}) =>
+  tlsListenerOf(certs, over);
 
 /** An mqtt.js client over TLS that trusts the test CA; resolves on CONNACK, rejects on error or close. */
 async function mqtts(b: TestBroker, opts: IClientOptions = {}): Promise<MqttClient> {
