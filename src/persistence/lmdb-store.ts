@@ -14,6 +14,7 @@ import type { Message } from '../broker/message.js';
 import type { QoS } from '../codec/index.js';
 import {
   type Durability,
+  type EntrySummary,
   type RestoredQueue,
   type RestoredState,
   restoreQueue,
@@ -140,7 +141,7 @@ export class LmdbStore implements Store {
       for (const { key, value } of this.messages.getRange()) messages.set(key, decodeMessage(key, value));
       const queues = new Map<string, RestoredQueue>();
       for (const { clientId: id } of sessions) {
-        const q = restoreQueue(this.range(id, true), this.range(id, false), memoryQueue);
+        const q = restoreQueue(this.summaries(id), this.range(id), memoryQueue);
         if (q.entries.length === 0 && q.spilled === undefined) continue;
         for (const e of q.entries) {
           if (e.msg !== undefined) continue;
@@ -223,12 +224,20 @@ export class LmdbStore implements Store {
     return out;
   }
 
-  /** A client's entries in `seq` order, or reversed. */
-  private *range(clientId: string, reverse: boolean): Generator<StoredEntry> {
-    const r = reverse
-      ? { start: [`${clientId}\u0000`], end: [clientId], reverse: true }
-      : { start: [clientId], end: [`${clientId}\u0000`] };
-    for (const { key, value } of this.entries.getRange(r)) yield decodeEntry(key, value);
+  /** A client's entries in `seq` order. */
+  private *range(clientId: string): Generator<StoredEntry> {
+    for (const { key, value } of this.entries.getRange({ start: [clientId], end: [`${clientId}\u0000`] }))
+      yield decodeEntry(key, value);
+  }
+
+  /** A client's entries from the last, summarized without building their message copies. */
+  private *summaries(clientId: string): Generator<EntrySummary> {
+    const r = { start: [`${clientId}\u0000`], end: [clientId], reverse: true };
+    for (const { key, value } of this.entries.getRange(r)) {
+      if (!Array.isArray(value)) throw new StoreError(`entry ${clientId}#${key[1]} is not a valid record`);
+      const own = value.length === 9 && value[7] !== null;
+      yield { seq: key[1], state: value[4], own, size: value.length === 9 ? value[6] : -1 };
+    }
   }
 
   deleteEntry(clientId: string, seq: number): void {

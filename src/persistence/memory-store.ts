@@ -34,7 +34,8 @@ export class MemoryStore implements Store {
       const m = d.entries.get(id);
       if (m === undefined || m.size === 0) continue;
       const list = [...m.values()].sort((a, b) => a.seq - b.seq);
-      const q = restoreQueue([...list].reverse(), list, memoryQueue);
+      const back = list.map((e) => ({ seq: e.seq, state: e.state, own: e.msg !== undefined, size: e.size }));
+      const q = restoreQueue(back.reverse(), list, memoryQueue);
       for (const e of q.entries) {
         if (e.msg === undefined && !d.messages.has(e.msgId))
           throw new StoreError(`entry ${id}#${e.seq} refers to missing message ${e.msgId}`);

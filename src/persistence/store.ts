@@ -116,6 +116,15 @@ export class StoreError extends Error {
   }
 }
 
+/** What the backward pass of `restoreQueue` needs of an entry (cheaper than decoding its message copy). */
+export interface EntrySummary {
+  seq: number;
+  state: 0 | 1 | 2;
+  /** The entry holds its own copy of the message. */
+  own: boolean;
+  size: number;
+}
+
 /**
  * Splits a session's entries into what start-up holds in memory and what stays on disk. The entries left on
  * disk are the longest run at the end of the queue that are queued and hold their own message (only those can
@@ -124,7 +133,7 @@ export class StoreError extends Error {
  * forward pass stops where the disk part begins, so a long queue is never read whole.
  */
 export function restoreQueue(
-  backwards: Iterable<StoredEntry>,
+  backwards: Iterable<EntrySummary>,
   forwards: Iterable<StoredEntry>,
   memoryQueue: number,
 ): RestoredQueue {
@@ -134,7 +143,7 @@ export function restoreQueue(
   let nextSeq = 1;
   for (const e of backwards) {
     if (nextSeq === 1) nextSeq = e.seq + 1;
-    if (e.state !== 0 || e.msg === undefined) break;
+    if (e.state !== 0 || !e.own) break;
     count++;
     bytes += e.size;
     from = e.seq;
