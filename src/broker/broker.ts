@@ -276,9 +276,7 @@ export class Broker {
       this.persistence!.deleteSession(session);
       session.journal = undefined;
     }
-    session.subscriptions.clear();
-    session.clearQueue();
-    session.inflight.clear();
+    session.clear();
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
     const w = session.pendingWill;
     session.pendingWill = undefined;
@@ -375,8 +373,7 @@ export class Broker {
 
   /** Adds or replaces a subscription. Returns true if the session already had this filter. */
   subscribe(session: Session, sub: Subscription): boolean {
-    const existed = session.subscriptions.has(sub.filter);
-    session.subscriptions.set(sub.filter, sub);
+    const existed = session.setSubscription(sub);
     this.router.add(session, sub);
     if (session.journal !== undefined) this.persistence!.saveSession(session);
     if (this.hooks.has('session.subscribed'))
@@ -386,9 +383,8 @@ export class Broker {
 
   /** Removes a subscription. Returns false if there was none [MQTT-3.10.4-5]. */
   unsubscribe(session: Session, filter: string): boolean {
-    const sub = session.subscriptions.get(filter);
+    const sub = session.deleteSubscription(filter);
     if (sub === undefined) return false;
-    session.subscriptions.delete(filter);
     this.router.remove(session, sub);
     if (session.journal !== undefined) this.persistence!.saveSession(session);
     if (this.hooks.has('session.unsubscribed'))
@@ -449,7 +445,7 @@ export class Broker {
       s.journal = p;
       this.sessions.set(rec.clientId, s);
       for (const sub of rec.subscriptions) {
-        s.subscriptions.set(sub.filter, sub);
+        s.setSubscription(sub);
         this.router.add(s, sub);
       }
       const q = state.queues.get(rec.clientId);
@@ -469,7 +465,7 @@ export class Broker {
         };
         if (e.msg !== undefined) d.inline = true;
         if (e.state === 0) s.queue.push(d);
-        else s.inflight.set(e.packetId, { ...d, packetId: e.packetId, state: e.state === 2 ? 1 : 0 });
+        else s.restoreInflight({ ...d, packetId: e.packetId, state: e.state === 2 ? 1 : 0 });
       }
       p.setSeq(s, q?.nextSeq ?? 1);
       if (q?.spilled !== undefined) {
@@ -477,7 +473,7 @@ export class Broker {
         s.spilledBytes = q.spilled.bytes;
         p.setCursor(s, q.spilled.fromSeq);
       }
-      for (const id of state.rels.get(rec.clientId) ?? []) s.awaitingRel.add(id);
+      for (const id of state.rels.get(rec.clientId) ?? []) s.restoreRel(id);
       s.pendingWill = rec.pendingWill;
       s.willFrom = rec.willFrom;
       // A session that was connected when the broker stopped counts as disconnected now.

@@ -98,6 +98,11 @@ export interface SessionObserver {
   ): void;
 }
 
+// Shared empty collections of sessions that have not written theirs yet (see Session): never mutated.
+const NO_SUBS = new Map<string, Subscription>();
+const NO_INFLIGHT = new Map<number, Inflight>();
+const NO_RELS = new Set<number>();
+
 /**
  * A client's session: subscriptions, the outbound queue and in-flight window, and the inbound QoS 2
  * state. Pure domain state, no I/O: time comes in as arguments; a connection attaches as an `Outlet`.
@@ -106,17 +111,20 @@ export class Session {
   readonly clientId: string;
   /** Session Expiry Interval in seconds; 0xFFFFFFFF never expires. */
   expiryInterval: number;
-  readonly subscriptions = new Map<string, Subscription>();
-  /** Outbound QoS 1/2 messages awaiting acknowledgement, in send order. */
-  readonly inflight = new Map<number, Inflight>();
+  /**
+   * Subscriptions, outbound QoS 1/2 messages awaiting acknowledgement (in send order) and inbound QoS 2 ids
+   * awaiting PUBREL. Most sessions never use some of them (an idle or publish-only client): until first
+   * written they are shared empty instances, never mutated, so an idle connection costs no Maps of its own.
+   */
+  private subs: Map<string, Subscription> = NO_SUBS;
+  private inflightMap: Map<number, Inflight> = NO_INFLIGHT;
+  private rels: Set<number> = NO_RELS;
   /** Deliveries waiting for the client (offline, window full or congested), those held in memory. */
   readonly queue = new DeliveryQueue<Delivery>();
   /** Deliveries queued after `queue` that wait on disk only (a persistent session's long queue). */
   spilled = 0;
   /** Payload bytes of the `spilled` deliveries. */
   spilledBytes = 0;
-  /** Inbound QoS 2 packet ids received (PUBREC sent), awaiting PUBREL. */
-  readonly awaitingRel = new Set<number>();
   outlet: Outlet | undefined;
   /** Durable write-through, for sessions that outlive their connection when a store is configured. */
   journal: SessionJournal | undefined;
@@ -153,6 +161,47 @@ export class Session {
     return this.outlet !== undefined;
   }
 
+  get subscriptions(): ReadonlyMap<string, Subscription> {
+    return this.subs;
+  }
+
+  /** Outbound QoS 1/2 messages awaiting acknowledgement, in send order. */
+  get inflight(): ReadonlyMap<number, Inflight> {
+    return this.inflightMap;
+  }
+
+  /** Inbound QoS 2 packet ids received (PUBREC sent), awaiting PUBREL. */
+  get awaitingRel(): ReadonlySet<number> {
+    return this.rels;
+  }
+
+  /** Adds or replaces a subscription; returns true if the filter was already there. */
+  setSubscription(sub: Subscription): boolean {
+    if (this.subs === NO_SUBS) this.subs = new Map();
+    const existed = this.subs.has(sub.filter);
+    this.subs.set(sub.filter, sub);
+    return existed;
+  }
+
+  /** Removes a subscription and returns it (undefined if there was none). */
+  deleteSubscription(filter: string): Subscription | undefined {
+    const sub = this.subs.get(filter);
+    if (sub !== undefined) this.subs.delete(filter);
+    return sub;
+  }
+
+  /** Restores an in-flight delivery read back from the store (start-up). */
+  restoreInflight(e: Inflight): void {
+    if (this.inflightMap === NO_INFLIGHT) this.inflightMap = new Map();
+    this.inflightMap.set(e.packetId, e);
+  }
+
+  /** Restores an inbound QoS 2 packet id read back from the store (start-up). */
+  restoreRel(packetId: number): void {
+    if (this.rels === NO_RELS) this.rels = new Set();
+    this.rels.add(packetId);
+  }
+
   /** Deliveries waiting for the client, in memory and on disk. */
   get queued(): number {
     return this.queue.length + this.spilled;
@@ -180,7 +229,7 @@ export class Session {
         else this.observer.dropped(this, d.msg, 'too_large');
         return;
       }
-      if (this.inflight.size < o.sendWindow) {
+      if (this.inflightMap.size < o.sendWindow) {
         this.sendNew(o, d);
         return;
       }
@@ -251,13 +300,14 @@ export class Session {
       state: 0,
     };
     if (d.inline) entry.inline = true;
-    this.inflight.set(id, entry);
+    if (this.inflightMap === NO_INFLIGHT) this.inflightMap = new Map();
+    this.inflightMap.set(id, entry);
     this.journal?.inflight(this, entry);
     if (o.sendPublish(entry, id, false)) {
       this.observer.delivered(this, d.msg);
     } else {
       // Too large for this client: discard as if delivered [MQTT-3.1.2-25].
-      this.inflight.delete(id);
+      this.inflightMap.delete(id);
       this.journal?.removed(this, entry);
       this.observer.dropped(this, d.msg, 'too_large');
     }
@@ -268,7 +318,7 @@ export class Session {
     for (;;) {
       const id = this.nextId;
       this.nextId = id === 65535 ? 1 : id + 1;
-      if (!this.inflight.has(id)) return id;
+      if (!this.inflightMap.has(id)) return id;
     }
   }
 
@@ -293,7 +343,7 @@ export class Session {
         else this.observer.dropped(this, d.msg, 'too_large');
         continue;
       }
-      if (this.inflight.size >= o.sendWindow || this.inflight.size >= 65535) break;
+      if (this.inflightMap.size >= o.sendWindow || this.inflightMap.size >= 65535) break;
       this.queue.shift();
       this.sendNew(o, d);
     }
@@ -301,9 +351,9 @@ export class Session {
 
   /** PUBACK from the client. Returns false if no QoS 1 flow had that id. */
   onPuback(id: number): boolean {
-    const e = this.inflight.get(id);
+    const e = this.inflightMap.get(id);
     if (e === undefined || e.qos !== 1) return false;
-    this.inflight.delete(id);
+    this.inflightMap.delete(id);
     this.journal?.removed(this, e);
     this.observer.acked(this, e.msg);
     this.pump();
@@ -315,10 +365,10 @@ export class Session {
    * error reason code), or 'unknown' for an id with no QoS 2 flow (answer PUBREL 0x92).
    */
   onPubrec(id: number, reasonCode: number): 'pubrel' | 'done' | 'unknown' {
-    const e = this.inflight.get(id);
+    const e = this.inflightMap.get(id);
     if (e === undefined || e.qos !== 2) return 'unknown';
     if (reasonCode >= 0x80) {
-      this.inflight.delete(id);
+      this.inflightMap.delete(id);
       this.journal?.removed(this, e);
       this.pump();
       return 'done';
@@ -332,9 +382,9 @@ export class Session {
 
   /** PUBCOMP from the client. */
   onPubcomp(id: number): boolean {
-    const e = this.inflight.get(id);
+    const e = this.inflightMap.get(id);
     if (e === undefined || e.qos !== 2 || e.state !== 1) return false;
-    this.inflight.delete(id);
+    this.inflightMap.delete(id);
     this.journal?.removed(this, e);
     this.observer.acked(this, e.msg);
     this.pump();
@@ -346,16 +396,16 @@ export class Session {
     this.outlet = o;
     this.disconnectedAt = 0;
     const now = this.now();
-    for (const e of this.inflight.values()) {
+    for (const e of this.inflightMap.values()) {
       if (e.state === 1) {
         o.sendPubrel(e.packetId);
       } else if (isExpired(e.msg, now) && e.qos === 1) {
         // MQTT 5 lets expired messages go; a QoS 2 flow already started is completed.
-        this.inflight.delete(e.packetId);
+        this.inflightMap.delete(e.packetId);
         this.journal?.removed(this, e);
         this.observer.dropped(this, e.msg, 'expired');
       } else if (!o.sendPublish(e, e.packetId, true)) {
-        this.inflight.delete(e.packetId);
+        this.inflightMap.delete(e.packetId);
         this.journal?.removed(this, e);
         this.observer.dropped(this, e.msg, 'too_large');
       }
@@ -369,9 +419,9 @@ export class Session {
    */
   takeShared(): Delivery[] {
     const out: Delivery[] = [];
-    for (const e of this.inflight.values()) {
+    for (const e of this.inflightMap.values()) {
       if (e.share !== undefined && e.state === 0) {
-        this.inflight.delete(e.packetId);
+        this.inflightMap.delete(e.packetId);
         out.push(e);
       }
     }
@@ -407,19 +457,27 @@ export class Session {
 
   /** Records an inbound QoS 2 packet id (PUBREC sent), awaiting PUBREL [MQTT-4.3.3-9]. */
   addRel(packetId: number): void {
-    if (this.awaitingRel.has(packetId)) return;
-    this.awaitingRel.add(packetId);
+    if (this.rels.has(packetId)) return;
+    if (this.rels === NO_RELS) this.rels = new Set();
+    this.rels.add(packetId);
     this.journal?.rel(this, packetId, true);
   }
 
   /** Forgets an inbound QoS 2 packet id (PUBREL received). Returns false if it was unknown. */
   deleteRel(packetId: number): boolean {
-    if (!this.awaitingRel.delete(packetId)) return false;
+    if (!this.rels.delete(packetId)) return false;
     this.journal?.rel(this, packetId, false);
     return true;
   }
 
-  /** Forgets every queued delivery (the session ended; its stored entries go with it). */
+  /** Forgets subscriptions, queued and in-flight deliveries (the session ended; its stored entries go with it). */
+  clear(): void {
+    if (this.subs !== NO_SUBS) this.subs = NO_SUBS;
+    if (this.inflightMap !== NO_INFLIGHT) this.inflightMap = NO_INFLIGHT;
+    this.clearQueue();
+  }
+
+  /** Forgets every queued delivery. */
   clearQueue(): void {
     this.queue.clear();
     this.spilled = 0;
