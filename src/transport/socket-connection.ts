@@ -5,11 +5,39 @@ import type { ConnectionInfo, ConnectionIO } from '../protocol/connection.js';
 import type { ProtocolOptions } from '../protocol/options.js';
 import { type PacketSink, sinkFor } from './sink.js';
 
+/** The connection a socket belongs to, for the socket's shared event handlers below. */
+const kConn = Symbol('petrel.connection');
+type Tagged = Socket & { [kConn]: SocketConnection };
+
+// One set of event handlers for every socket (`this` is the socket): no closures per connection.
+function onSocketData(this: Tagged, chunk: Buffer): void {
+  this[kConn].onData(chunk);
+}
+function onSocketDrain(this: Tagged): void {
+  this[kConn].protocol.onDrain();
+}
+function onSocketError(this: Tagged, e: Error): void {
+  this[kConn].protocol.onClose(`socket error: ${e.message}`);
+}
+function onSocketClose(this: Tagged): void {
+  this[kConn].protocol.onClose();
+}
+function onSocketEnd(this: Tagged): void {
+  // The client half-closed: we are done too.
+  this[kConn].protocol.onClose('connection closed by client');
+  this.end();
+}
+function uncork(c: SocketConnection): void {
+  c.uncork();
+}
+
 /**
  * Binds one byte stream — a TCP socket or a TLS socket — to a decoder, a protocol state machine and the
  * encoder. Writes within one event-loop turn are coalesced: the socket is corked at the first write and
  * uncorked on the next tick, so a batch of packets goes out in one syscall. `refuse` (a reason code) makes
  * the connection answer its CONNECT with that refusal instead (a listener past `max_connections`).
+ * Per connection it holds this object, the decoder and the protocol state machine; the socket's event
+ * handlers are shared functions.
  */
 export class SocketConnection implements ConnectionIO {
   readonly socket: Socket;
@@ -27,18 +55,15 @@ export class SocketConnection implements ConnectionIO {
     this.decoder = new Decoder({ maxPacketSize: opts.maxPacketSize });
     this.protocol = sinkFor(broker, this, info, opts, refuse);
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('drain', () => this.protocol.onDrain());
-    socket.on('error', (e) => this.protocol.onClose(`socket error: ${e.message}`));
-    socket.on('close', () => this.protocol.onClose());
-    socket.on('end', () => {
-      // The client half-closed: we are done too.
-      this.protocol.onClose('connection closed by client');
-      socket.end();
-    });
+    (socket as Tagged)[kConn] = this;
+    socket.on('data', onSocketData);
+    socket.on('drain', onSocketDrain);
+    socket.on('error', onSocketError);
+    socket.on('close', onSocketClose);
+    socket.on('end', onSocketEnd);
   }
 
-  private onData(chunk: Buffer): void {
+  onData(chunk: Buffer): void {
     if (this.closing) return;
     feedChunk(chunk, this.decoder, this.batch, this.stats, this.protocol);
   }
@@ -71,13 +96,14 @@ export class SocketConnection implements ConnectionIO {
     if (this.corked) return;
     this.corked = true;
     this.socket.cork();
-    process.nextTick(this.uncork);
+    process.nextTick(uncork, this);
   }
 
-  private readonly uncork = (): void => {
+  uncork(): void {
+    if (!this.corked) return;
     this.corked = false;
     this.socket.uncork();
-  };
+  }
 
   close(): void {
     if (this.closing) return;
