@@ -4,7 +4,13 @@ import type { Durability, Store } from '../persistence/store.js';
 import { RetainedStore } from '../retain/retained-store.js';
 import { Router } from '../router/router.js';
 import type { ShareStrategy } from '../router/shared.js';
-import { type Delivery, Session, type SessionObserver, type Subscription } from '../session/session.js';
+import {
+  type Delivery,
+  Session,
+  type SessionLimits,
+  type SessionObserver,
+  type Subscription,
+} from '../session/session.js';
 import { forwardedProperties, isExpired, type Message } from './message.js';
 import { Persistence } from './persistence.js';
 
@@ -96,6 +102,7 @@ export class Broker {
   /** Durable write-through, when a store is attached (`attachStore`). */
   persistence: Persistence | undefined;
   private readonly observer: SessionObserver;
+  private limits: Readonly<SessionLimits> | undefined;
   private closed = false;
 
   constructor(options: BrokerOptions, clock: Clock = systemClock) {
@@ -258,13 +265,15 @@ export class Broker {
     }
   }
 
-  private sessionLimits() {
-    return {
+  /** One limits object shared by every session (the options do not change while the broker runs). */
+  private sessionLimits(): SessionLimits {
+    this.limits ??= Object.freeze({
       maxQueued: this.options.maxQueuedMessages,
       maxQueuedBytes: this.options.maxQueuedBytes ?? 0,
       queueQos0: this.options.queueQos0Messages,
       dropPolicy: this.options.queueDropPolicy,
-    };
+    });
+    return this.limits;
   }
 
   /** Ends a session: its subscriptions go, a pending will is published [MQTT-3.1.2-8]. */

@@ -387,6 +387,22 @@ export class MqttClient {
     clearTimeout(t);
   }
 
+  /**
+   * Hands the open byte stream over to the caller (the load generator's raw reader) and retires this client:
+   * its listeners and keep-alive timer are removed. Throws if anything is still outstanding or buffered.
+   */
+  detach(): Duplex {
+    if (this.closed) throw new ClientError('not connected');
+    if (this.pending.size > 0 || this.replies.size > 0 || this.decoder.buffered > 0)
+      throw new ClientError('cannot detach with requests or bytes outstanding');
+    this.closed = true;
+    clearInterval(this.keepAliveTimer);
+    this.stream.removeAllListeners('data');
+    this.stream.removeAllListeners('error');
+    this.stream.removeAllListeners('close');
+    return this.stream;
+  }
+
   /** Closes the connection without DISCONNECT (the broker publishes the will, if any). */
   destroy(): void {
     this.closing = true;

@@ -175,6 +175,62 @@ export function encodePublishHeader(p: PublishPacket, version: ProtocolVersion):
   return w.buf;
 }
 
+/** The last PUBLISH encoded by `encodePublishShared`: what its bytes were made from, and the bytes. */
+const shared = {
+  topic: '',
+  payload: undefined as Buffer | undefined,
+  properties: undefined as Properties | undefined,
+  v5: false,
+  first: -1,
+  bytes: undefined as Buffer | undefined,
+  /** Offset of the packet identifier in `bytes` (QoS 1/2), found on first reuse; 0 = not yet. */
+  idAt: 0,
+};
+
+/**
+ * Encodes a PUBLISH, reusing the bytes of the previous call when they were made from the same topic,
+ * payload and properties objects and the same flags, which is what a fan-out does: the broker hands the
+ * subscribers of one message one PublishPacket each, built from the message's fields. QoS 0 gets the very
+ * same buffer (never modify it); QoS 1/2 a copy with its own packet identifier. MQTT 3.1 and 3.1.1 PUBLISHes
+ * are the same bytes.
+ */
+export function encodePublishShared(p: PublishPacket, version: ProtocolVersion): Buffer {
+  const c = shared;
+  const first = firstByte(p);
+  const v5 = version === 5;
+  if (
+    c.bytes !== undefined &&
+    c.payload === p.payload &&
+    c.topic === p.topic &&
+    c.properties === p.properties &&
+    c.first === first &&
+    c.v5 === v5
+  ) {
+    if (p.qos === 0) return c.bytes;
+    if (c.idAt === 0) {
+      // After the fixed header's remaining length and the topic.
+      let i = 1;
+      while (c.bytes[i]! & 0x80) i++;
+      c.idAt = i + 1 + 2 + utf8Length(p.topic);
+    }
+    const b = Buffer.allocUnsafe(c.bytes.length);
+    c.bytes.copy(b);
+    const id = p.packetId!;
+    b[c.idAt] = id >> 8;
+    b[c.idAt + 1] = id & 0xff;
+    return b;
+  }
+  const bytes = encode(p, version);
+  c.topic = p.topic;
+  c.payload = p.payload;
+  c.properties = p.properties;
+  c.first = first;
+  c.v5 = v5;
+  c.bytes = bytes;
+  c.idAt = 0;
+  return bytes;
+}
+
 function writeBody(w: Writer, p: Packet, version: ProtocolVersion, withPayload: boolean): void {
   const v5 = version === 5;
   switch (p.type) {

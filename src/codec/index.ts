@@ -1,6 +1,6 @@
 export * from './constants.js';
 export { Decoder, type DecoderOptions, decodeAll, PROTOCOL_MAX_PACKET_SIZE } from './decoder.js';
-export { encode, encodedSize, encodePublishHeader } from './encoder.js';
+export { encode, encodedSize, encodePublishHeader, encodePublishShared } from './encoder.js';
 export { CodecError, MqttError } from './errors.js';
 export type * from './packets.js';
 export { assertNever } from './packets.js';

@@ -80,6 +80,8 @@ export class LmdbStore implements Store {
   private last: Promise<unknown> | undefined;
   /** Batches written but not yet committed. */
   private pendingWrites = 0;
+  /** Set by close(): later writes are dropped and reads find nothing. */
+  private closing = false;
 
   constructor(opts: LmdbStoreOptions) {
     const file = `${opts.dir}/petrel.mdb`;
@@ -173,10 +175,12 @@ export class LmdbStore implements Store {
   }
 
   putSession(s: StoredSession): void {
+    if (this.closing) return; // late writes of a broker shutting down (LMDB would throw asynchronously)
     this.track(this.sessions.put(s.clientId, s));
   }
 
   deleteSession(clientId: string): void {
+    if (this.closing) return; // late writes of a broker shutting down (LMDB would throw asynchronously)
     this.track(this.sessions.remove(clientId));
     // A transaction runs after the writes queued before it, so it also sees (and removes) entries written in
     // the same batch.
@@ -190,14 +194,17 @@ export class LmdbStore implements Store {
   }
 
   putMessage(id: number, m: Message): void {
+    if (this.closing) return; // late writes of a broker shutting down (LMDB would throw asynchronously)
     this.track(this.messages.put(id, messageRecord(m)));
   }
 
   deleteMessage(id: number): void {
+    if (this.closing) return; // late writes of a broker shutting down (LMDB would throw asynchronously)
     this.track(this.messages.remove(id));
   }
 
   putEntry(clientId: string, e: StoredEntry): void {
+    if (this.closing) return; // late writes of a broker shutting down (LMDB would throw asynchronously)
     const rec: EntryRecord = [
       e.msgId,
       e.qos,
@@ -213,6 +220,7 @@ export class LmdbStore implements Store {
   }
 
   readEntries(clientId: string, fromSeq: number, limit: number): StoredEntry[] {
+    if (this.closing) return [];
     const out: StoredEntry[] = [];
     for (const { key, value } of this.entries.getRange({
       start: [clientId, fromSeq],
@@ -241,22 +249,27 @@ export class LmdbStore implements Store {
   }
 
   deleteEntry(clientId: string, seq: number): void {
+    if (this.closing) return; // late writes of a broker shutting down (LMDB would throw asynchronously)
     this.track(this.entries.remove([clientId, seq]));
   }
 
   putRel(clientId: string, packetId: number): void {
+    if (this.closing) return; // late writes of a broker shutting down (LMDB would throw asynchronously)
     this.track(this.rels.put([clientId, packetId], 1));
   }
 
   deleteRel(clientId: string, packetId: number): void {
+    if (this.closing) return; // late writes of a broker shutting down (LMDB would throw asynchronously)
     this.track(this.rels.remove([clientId, packetId]));
   }
 
   putRetained(topic: string, msgId: number): void {
+    if (this.closing) return; // late writes of a broker shutting down (LMDB would throw asynchronously)
     this.track(this.retained.put(topic, msgId));
   }
 
   deleteRetained(topic: string): void {
+    if (this.closing) return; // late writes of a broker shutting down (LMDB would throw asynchronously)
     this.track(this.retained.remove(topic));
   }
 
@@ -265,6 +278,8 @@ export class LmdbStore implements Store {
   }
 
   async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
     await this.flush();
     await this.root.close();
     rmSync(this.lockFile, { force: true });

@@ -174,7 +174,7 @@ export function handleConnect(c: ProtocolConnection, p: ConnectPacket): void | P
     }
     // Resend unacknowledged messages, then what was queued [MQTT-4.4.0-1].
     session.attach(c);
-    c.startKeepAlive();
+    c.accepted();
     if (hooks.has('client.connected')) hooks.emit('client.connected', c, present);
   };
 

@@ -17,6 +17,7 @@ import { handlePuback, handlePubcomp, handlePubrec, handlePubrel } from './ack.j
 import { handleAuth, type PendingAuth } from './auth.js';
 import { handleConnect } from './connect.js';
 import { handleDisconnect } from './disconnect.js';
+import { keepAliveSweeper } from './keepalive.js';
 import type { ProtocolOptions } from './options.js';
 import { handlePublish } from './publish.js';
 import { handleSubscribe, handleUnsubscribe } from './subscribe.js';
@@ -99,7 +100,6 @@ export class ProtocolConnection implements Outlet, ClientHandle, ClientInfo {
   /** Whether the will is published when the connection ends (cleared by DISCONNECT 0x00). */
   publishWillOnClose = true;
   lastActivity: number;
-  private keepAliveTimer: ReturnType<typeof setTimeout> | undefined;
   private writeTimer: ReturnType<typeof setTimeout> | undefined;
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
   /** Packets that arrived while an asynchronous step was running, in order. */
@@ -278,10 +278,10 @@ export class ProtocolConnection implements Outlet, ClientHandle, ClientInfo {
     this.backlog = undefined;
     const clock = this.broker.clock;
     if (this.connectTimer !== undefined) clock.clearTimeout(this.connectTimer);
-    if (this.keepAliveTimer !== undefined) clock.clearTimeout(this.keepAliveTimer);
+    if (wasConnected && this.keepAlive > 0) keepAliveSweeper(this.broker).unwatch(this);
     if (this.writeTimer !== undefined) clock.clearTimeout(this.writeTimer);
     this.writeTimer = undefined;
-    this.connectTimer = this.keepAliveTimer = undefined;
+    this.connectTimer = undefined;
     const session = this.session;
     if (session !== undefined) {
       this.session = undefined;
@@ -293,25 +293,24 @@ export class ProtocolConnection implements Outlet, ClientHandle, ClientInfo {
     }
   }
 
-  /** Starts keep-alive supervision: 1.5 × Keep Alive without a packet closes the connection [MQTT-3.1.2-24]. */
-  startKeepAlive(): void {
-    if (this.keepAlive === 0) return;
-    const limit = this.keepAlive * 1500;
-    const clock = this.broker.clock;
-    const check = (): void => {
-      this.keepAliveTimer = undefined;
-      if (this.state !== State.Connected) return;
-      const idle = clock.now() - this.lastActivity;
-      if (idle >= limit) {
-        this.closeWith(
-          ReasonCode.KeepAliveTimeout,
-          `no packet for ${idle} ms (keep alive ${this.keepAlive} s)`,
-        );
-        return;
-      }
-      this.keepAliveTimer = clock.setTimeout(check, limit - idle);
-    };
-    this.keepAliveTimer = clock.setTimeout(check, limit);
+  /**
+   * The CONNECT was accepted (CONNACK sent): the connect timeout ends, and keep-alive supervision starts
+   * (1.5 × Keep Alive without a packet closes the connection [MQTT-3.1.2-24]) through the broker's shared
+   * sweeper, not a timer per connection.
+   */
+  accepted(): void {
+    if (this.connectTimer !== undefined) this.broker.clock.clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
+    if (this.keepAlive > 0 && this.state === State.Connected) keepAliveSweeper(this.broker).watch(this);
+  }
+
+  /** The keep-alive sweeper found this connection silent for too long. */
+  keepAliveExpired(idleMs: number): void {
+    if (this.state !== State.Connected) return;
+    this.closeWith(
+      ReasonCode.KeepAliveTimeout,
+      `no packet for ${idleMs} ms (keep alive ${this.keepAlive} s)`,
+    );
   }
 
   /** Outlet: sends one delivery as a PUBLISH. False if it exceeds the client's Maximum Packet Size. */

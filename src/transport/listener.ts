@@ -20,6 +20,8 @@ export interface ListenerContext {
   logger: Logger;
 }
 
+function ignore(): void {}
+
 /** WebSocket subprotocols we speak, in order of preference (MQTT 5.0 §6: "mqtt"; older clients' names). */
 const SUBPROTOCOLS = ['mqtt', 'mqttv3.1', 'mqttv5'];
 
@@ -45,6 +47,10 @@ export class Listener {
   /** Every open raw socket (to drain on close). */
   readonly sockets = new Set<Socket>();
   private admitted = 0;
+  /** Open sockets past `max_connections` (answered with a refusal). */
+  private readonly refused = new Set<Socket>();
+  /** One 'close' handler for all of this listener's sockets (`this` is the socket). */
+  private readonly socketClosed: (this: Socket) => void;
   private readonly ctx: ListenerContext;
   private readonly accepted = new WeakMap<Socket, Accepted>();
   private tlsServer: TlsServer | undefined;
@@ -55,6 +61,10 @@ export class Listener {
     this.cfg = cfg;
     this.name = cfg.name ?? `${cfg.type}:${cfg.port}`;
     this.ctx = ctx;
+    const listener = this;
+    this.socketClosed = function (this: Socket) {
+      if (listener.sockets.delete(this) && !listener.refused.delete(this)) listener.admitted--;
+    };
     const handshakeTimeout = ctx.opts.connectTimeout * 1000;
     if (cfg.type === 'tls') {
       this.tlsServer = createTlsServer(tlsServerOptions(cfg, this.name, handshakeTimeout));
@@ -122,11 +132,9 @@ export class Listener {
     const admit = max === 0 || this.admitted < max;
     this.sockets.add(socket);
     if (admit) this.admitted++;
-    socket.on('error', () => {});
-    socket.once('close', () => {
-      this.sockets.delete(socket);
-      if (admit) this.admitted--;
-    });
+    else this.refused.add(socket);
+    socket.on('error', ignore);
+    socket.on('close', this.socketClosed);
     const direct: ProxyAddress = {
       remoteAddress: socket.remoteAddress ?? '',
       remotePort: socket.remotePort ?? 0,

@@ -1,15 +1,53 @@
 import type { Socket } from 'node:net';
 import type { Broker, Stats } from '../broker/broker.js';
-import { Decoder, encode, encodePublishHeader, type Packet, PacketType } from '../codec/index.js';
+import {
+  Decoder,
+  encode,
+  encodePublishHeader,
+  encodePublishShared,
+  type Packet,
+  PacketType,
+} from '../codec/index.js';
 import type { ConnectionInfo, ConnectionIO } from '../protocol/connection.js';
 import type { ProtocolOptions } from '../protocol/options.js';
 import { type PacketSink, sinkFor } from './sink.js';
 
+/** The connection a socket belongs to, for the socket's shared event handlers below. */
+const kConn = Symbol('petrel.connection');
+type Tagged = Socket & { [kConn]: SocketConnection };
+
+// One set of event handlers for every socket (`this` is the socket): no closures per connection.
+function onSocketData(this: Tagged, chunk: Buffer): void {
+  this[kConn].onData(chunk);
+}
+function onSocketDrain(this: Tagged): void {
+  this[kConn].protocol.onDrain();
+}
+function onSocketError(this: Tagged, e: Error): void {
+  this[kConn].protocol.onClose(`socket error: ${e.message}`);
+}
+function onSocketClose(this: Tagged): void {
+  this[kConn].protocol.onClose();
+}
+function onSocketEnd(this: Tagged): void {
+  // The client half-closed: we are done too.
+  this[kConn].protocol.onClose('connection closed by client');
+  this.end();
+}
+function flush(c: SocketConnection): void {
+  c.flush();
+}
+
+/** A turn's packets up to this many bytes are copied into one buffer; larger batches go out with writev. */
+const COPY_LIMIT = 16 * 1024;
+
 /**
  * Binds one byte stream — a TCP socket or a TLS socket — to a decoder, a protocol state machine and the
- * encoder. Writes within one event-loop turn are coalesced: the socket is corked at the first write and
- * uncorked on the next tick, so a batch of packets goes out in one syscall. `refuse` (a reason code) makes
+ * encoder. Writes within one event-loop turn are coalesced: packets are held until the next tick, then go out
+ * in one socket write (copied into one buffer when small, else one writev), so a batch is one syscall. `refuse` (a reason code) makes
  * the connection answer its CONNECT with that refusal instead (a listener past `max_connections`).
+ * Per connection it holds this object, the decoder and the protocol state machine; the socket's event
+ * handlers are shared functions.
  */
 export class SocketConnection implements ConnectionIO {
   readonly socket: Socket;
@@ -18,7 +56,9 @@ export class SocketConnection implements ConnectionIO {
   private readonly batch: Packet[] = [];
   /** Transport counters (bytes, packets by type, PUBLISH by QoS): plain increments, read on scrape. */
   private readonly stats: Stats;
-  private corked = false;
+  /** Packets written in this event-loop turn, sent together at its end. */
+  private out: Buffer[] | undefined;
+  private outBytes = 0;
   private closing = false;
 
   constructor(socket: Socket, broker: Broker, info: ConnectionInfo, opts: ProtocolOptions, refuse?: number) {
@@ -27,62 +67,79 @@ export class SocketConnection implements ConnectionIO {
     this.decoder = new Decoder({ maxPacketSize: opts.maxPacketSize });
     this.protocol = sinkFor(broker, this, info, opts, refuse);
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('drain', () => this.protocol.onDrain());
-    socket.on('error', (e) => this.protocol.onClose(`socket error: ${e.message}`));
-    socket.on('close', () => this.protocol.onClose());
-    socket.on('end', () => {
-      // The client half-closed: we are done too.
-      this.protocol.onClose('connection closed by client');
-      socket.end();
-    });
+    (socket as Tagged)[kConn] = this;
+    socket.on('data', onSocketData);
+    socket.on('drain', onSocketDrain);
+    socket.on('error', onSocketError);
+    socket.on('close', onSocketClose);
+    socket.on('end', onSocketEnd);
   }
 
-  private onData(chunk: Buffer): void {
+  onData(chunk: Buffer): void {
     if (this.closing) return;
     feedChunk(chunk, this.decoder, this.batch, this.stats, this.protocol);
   }
 
   get writableLength(): number {
-    return this.socket.writableLength;
+    return this.socket.writableLength + this.outBytes;
   }
 
   send(p: Packet): void {
     if (this.closing || this.socket.destroyed) return;
     const v = this.protocol.protocolVersion;
-    this.cork();
     const stats = this.stats;
     stats.packetsSent[p.type]++;
-    if (p.type === PacketType.Publish) stats.publishSent[p.qos]++;
-    if (p.type === PacketType.Publish && p.payload.length >= 1024) {
-      // Large payloads are written as-is after their header: no copy per subscriber.
-      const header = encodePublishHeader(p, v);
-      stats['bytes.sent'] += header.length + p.payload.length;
-      this.socket.write(header);
-      this.socket.write(p.payload);
-    } else {
-      const bytes = encode(p, v);
+    if (p.type === PacketType.Publish) {
+      stats.publishSent[p.qos]++;
+      if (p.payload.length >= 1024) {
+        // Large payloads are written as-is after their header: no copy per subscriber.
+        const header = encodePublishHeader(p, v);
+        stats['bytes.sent'] += header.length + p.payload.length;
+        this.queue(header);
+        this.queue(p.payload);
+        return;
+      }
+      // Encoded once per message for all its subscribers (QoS 0 shares the buffer).
+      const bytes = encodePublishShared(p, v);
       stats['bytes.sent'] += bytes.length;
-      this.socket.write(bytes);
+      this.queue(bytes);
+      return;
+    }
+    const bytes = encode(p, v);
+    stats['bytes.sent'] += bytes.length;
+    this.queue(bytes);
+  }
+
+  /** Holds `b` until the end of this event-loop turn; then everything goes out in one write. */
+  private queue(b: Buffer): void {
+    this.outBytes += b.length;
+    if (this.out === undefined) {
+      this.out = [b];
+      process.nextTick(flush, this);
+    } else this.out.push(b);
+  }
+
+  flush(): void {
+    const out = this.out;
+    if (out === undefined) return;
+    const n = this.outBytes;
+    this.out = undefined;
+    this.outBytes = 0;
+    if (this.socket.destroyed) return;
+    if (out.length === 1) this.socket.write(out[0]!);
+    else if (n <= COPY_LIMIT) this.socket.write(Buffer.concat(out, n));
+    else {
+      // Large batches: one writev, no copy.
+      this.socket.cork();
+      for (let i = 0; i < out.length; i++) this.socket.write(out[i]!);
+      this.socket.uncork();
     }
   }
-
-  private cork(): void {
-    if (this.corked) return;
-    this.corked = true;
-    this.socket.cork();
-    process.nextTick(this.uncork);
-  }
-
-  private readonly uncork = (): void => {
-    this.corked = false;
-    this.socket.uncork();
-  };
 
   close(): void {
     if (this.closing) return;
     this.closing = true;
-    if (this.corked) this.uncork();
+    this.flush();
     this.socket.end();
     // A peer that never reads must not keep the socket open forever.
     setTimeout(() => this.socket.destroy(), 5000).unref();
@@ -90,6 +147,8 @@ export class SocketConnection implements ConnectionIO {
 
   destroy(): void {
     this.closing = true;
+    this.out = undefined;
+    this.outBytes = 0;
     this.socket.destroy();
   }
 

@@ -5,8 +5,10 @@ import {
   encode,
   encodedSize,
   encodePublishHeader,
+  encodePublishShared,
   type Packet,
   PacketType,
+  type PublishPacket,
 } from '../../src/codec/index.js';
 import { hex } from './fixtures.js';
 import { Rng, randomPacket } from './random.js';
@@ -33,6 +35,39 @@ describe('codec encoder', () => {
         assert.deepStrictEqual(Buffer.concat([encodePublishHeader(p, version), p.payload]), bytes);
       }
     }
+  });
+
+  test('encoder - encodePublishShared equals encode for every subscriber of a message, whatever the QoS, id, flags and version', () => {
+    const rng = new Rng(7);
+    const payload = Buffer.from('payload ü');
+    const properties = { contentType: 'text/plain', userProperties: [['k', 'v']] as [string, string][] };
+    for (let i = 0; i < 500; i++) {
+      const version = rng.bool() ? (rng.bool() ? 3 : 4) : 5;
+      // Subscribers of one message share topic, payload and properties; the rest varies per delivery.
+      const p: PublishPacket = {
+        type: PacketType.Publish,
+        topic: rng.bool() ? 'a/b' : 'a/ü',
+        payload,
+        qos: rng.int(0, 2) as 0 | 1 | 2,
+        retain: rng.bool(),
+        dup: rng.bool(),
+        properties: version === 5 && rng.bool() ? properties : undefined,
+      };
+      if (p.qos > 0) p.packetId = rng.int(1, 65535);
+      assert.deepStrictEqual(encodePublishShared(p, version), encode(p, version));
+    }
+  });
+
+  test('encoder - encodePublishShared gives QoS 0 subscribers one buffer, QoS 1/2 their own', () => {
+    const p: PublishPacket = { ...(publish('x/y', Buffer.from('hi')) as PublishPacket) };
+    const a = encodePublishShared(p, 4);
+    assert.equal(encodePublishShared({ ...p }, 4), a);
+    const q1 = { ...p, qos: 1 as const, packetId: 7 };
+    const b = encodePublishShared(q1, 4);
+    const c = encodePublishShared({ ...q1, packetId: 8 }, 4);
+    assert.notEqual(b, c);
+    assert.deepStrictEqual(c, encode({ ...q1, packetId: 8 }, 4));
+    assert.deepStrictEqual(b, encode(q1, 4));
   });
 
   test('[MQTT-1.5.4] a string longer than 65,535 bytes is refused, not written with a wrapped length', () => {

@@ -26,6 +26,46 @@ describe('embedded store (lmdb)', () => {
     }
   });
 
+  it('close - writes and reads that come after close() (a broker shutting down) are dropped, never an uncaught error', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'petrel-closed-'));
+    try {
+      const s = new LmdbStore({ dir, durability: 'sync' });
+      await s.load();
+      const closing = s.close();
+      const late = () => {
+        s.putSession({
+          clientId: 'c',
+          expiryInterval: 60,
+          disconnectedAt: 0,
+          subscriptions: [],
+          pendingWill: undefined,
+        });
+        s.putEntry('c', {
+          seq: 1,
+          msgId: 1,
+          qos: 1,
+          retain: false,
+          subscriptionIds: undefined,
+          state: 0,
+          packetId: 0,
+          size: 1,
+        });
+        s.deleteEntry('c', 1);
+        s.putRetained('t', 1);
+        assert.deepEqual(s.readEntries('c', 1, 10), []);
+      };
+      late(); // while closing
+      await closing;
+      late(); // after
+      // LMDB reports a write to a closed environment from a later event-loop turn: give it two.
+      await new Promise(setImmediate);
+      await new Promise(setImmediate);
+      await s.flush();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('header - a file that is not an LMDB environment is refused before it is mapped', () => {
     const dir = mkdtempSync(join(tmpdir(), 'petrel-bad-'));
     try {

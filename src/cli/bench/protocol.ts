@@ -30,6 +30,8 @@ export interface WorkerInit {
   payloadSize: number;
   /** Messages per second per publisher; 0 = as fast as the closed loop allows. */
   rate: number;
+  /** Milliseconds a worker sleeps after an event-loop turn that read something (0 = never). */
+  napMs: number;
   /** Published-but-undelivered cap, in messages (deliveries / fanout); 0 = no cap. */
   maxOutstanding: number;
   /** Deliveries each publish makes (0 when nothing subscribes here). */

@@ -17,6 +17,7 @@ import {
   type ToWorker,
   type WorkerInit,
 } from './protocol.js';
+import { RawConn } from './raw-conn.js';
 
 const init = workerData as WorkerInit;
 const counters = new Int32Array(init.counters);
@@ -54,15 +55,16 @@ class Seen {
 
 interface SubState {
   id: number;
-  client: MqttClient;
-  seen: Map<number, Seen>;
+  conn: RawConn;
+  /** By publisher id. */
+  seen: (Seen | undefined)[];
   duplicates: number;
   reordered: number;
 }
 
 interface PubState {
   id: number;
-  client: MqttClient;
+  conn: RawConn;
   template: Buffer;
   pidOffset: number;
   payloadOffset: number;
@@ -77,8 +79,11 @@ const idle: MqttClient[] = [];
 let running = false;
 let scheduled = false;
 let startedAt = 0;
-const idleWaiters = new Map<MqttClient, () => void>();
+const idleWaiters = new Map<RawConn, () => void>();
 let refused = 0;
+/** Deliveries counted but not yet added to the shared counter, and the current chunk's receive time. */
+let receivedHere = 0;
+let chunkNow = 0;
 
 async function connectAll(): Promise<{ firstMs: number; lastMs: number }> {
   const jobs: { kind: 'pub' | 'sub' | 'idle'; id: number; filters?: string[]; topic?: string }[] = [
@@ -107,11 +112,8 @@ async function connectAll(): Promise<{ firstMs: number; lastMs: number }> {
     Atomics.add(counters, base + CONNECTED, 1);
     client.onClose = (err) => {
       if (err && running) noteError(`${clientId}: ${err.message}`);
-      idleWaiters.get(client)?.();
     };
     if (job.kind === 'sub') {
-      const s: SubState = { id: job.id, client, seen: new Map(), duplicates: 0, reordered: 0 };
-      client.onMessage = (p) => receive(s, p);
       const filters = job.filters!;
       for (let i = 0; i < filters.length; i += 100) {
         const rcs = await client.subscribe(
@@ -126,9 +128,18 @@ async function connectAll(): Promise<{ firstMs: number; lastMs: number }> {
         const bad = rcs.filter((rc) => rc >= 0x80).length;
         if (bad > 0) noteError(`${clientId}: ${bad} subscription(s) refused`);
       }
+      const s: SubState = { id: job.id, conn: undefined!, seen: [], duplicates: 0, reordered: 0 };
+      s.conn = new RawConn(client.detach(), client.version, keepAlive(client), {
+        onPublish: (buf, start, end) => receive(s, buf, start, end),
+        onAck: () => {},
+        onChunk: flushReceived,
+        onClose: (err) => {
+          if (err && running) noteError(`${clientId}: ${err.message}`);
+        },
+      });
       subs.push(s);
     } else if (job.kind === 'pub') {
-      pubs.push(makePub(job.id, job.topic!, client));
+      pubs.push(makePub(job.id, job.topic!, client, clientId));
     } else idle.push(client);
   };
   const workers: Promise<void>[] = [];
@@ -147,7 +158,11 @@ async function connectAll(): Promise<{ firstMs: number; lastMs: number }> {
   return { firstMs: t0 + performance.timeOrigin, lastMs: last + performance.timeOrigin };
 }
 
-function makePub(id: number, topic: string, client: MqttClient): PubState {
+function keepAlive(c: MqttClient): number {
+  return c.connack.properties?.serverKeepAlive ?? init.connect.keepAlive ?? 60;
+}
+
+function makePub(id: number, topic: string, client: MqttClient, clientId: string): PubState {
   const size = Math.max(HEADER_BYTES, init.payloadSize);
   const packet: PublishPacket = {
     type: PacketType.Publish,
@@ -162,24 +177,62 @@ function makePub(id: number, topic: string, client: MqttClient): PubState {
   const payloadOffset = template.length - size;
   const pidOffset = payloadOffset - 2 - (client.version === 5 ? 1 : 0);
   template.writeUInt32BE(id, payloadOffset);
-  client.onAck = (_id, rc) => {
-    if (rc >= 0x80 || rc < 0) refused++;
-    schedule();
-    if (client.inflight === 0) idleWaiters.get(client)?.();
-  };
-  return { id, client, template, pidOffset, payloadOffset, seq: 0, started: 0 };
+  const conn: RawConn = new RawConn(client.detach(), client.version, keepAlive(client), {
+    onPublish: () => {},
+    onAck: (rc) => {
+      if (rc >= 0x80) refused++;
+      schedule();
+      if (conn.inflight === 0) idleWaiters.get(conn)?.();
+    },
+    onChunk: napSoon,
+    onClose: (err) => {
+      if (err && running) noteError(`${clientId}: ${err.message}`);
+      idleWaiters.get(conn)?.();
+    },
+  });
+  return { id, conn, template, pidOffset, payloadOffset, seq: 0, started: 0 };
 }
 
-function receive(s: SubState, p: PublishPacket): void {
-  Atomics.add(counters, base + RECEIVED, 1);
-  const b = p.payload;
-  if (b.length < HEADER_BYTES) return;
-  const pub = b.readUInt32BE(0);
-  const seq = b.readUInt32BE(4);
-  hist.record(nowUs() - b.readDoubleBE(8));
-  let seen = s.seen.get(pub);
-  if (seen === undefined) s.seen.set(pub, (seen = new Seen()));
+/** One delivery: reads publisher id, sequence and send time straight from the chunk. */
+function receive(s: SubState, buf: Buffer, start: number, end: number): void {
+  receivedHere++;
+  if (end - start < HEADER_BYTES) return;
+  const pub = buf.readUInt32BE(start);
+  const seq = buf.readUInt32BE(start + 4);
+  if (chunkNow === 0) chunkNow = nowUs();
+  hist.record(chunkNow - buf.readDoubleBE(start + 8));
+  let seen = s.seen[pub];
+  if (seen === undefined) s.seen[pub] = seen = new Seen();
   seen.mark(seq, s);
+}
+
+/** After each chunk: publish the delivery count to the shared counters; the next chunk takes a new time. */
+function flushReceived(): void {
+  chunkNow = 0;
+  if (receivedHere > 0) {
+    Atomics.add(counters, base + RECEIVED, receivedHere);
+    receivedHere = 0;
+  }
+  napSoon();
+}
+
+/**
+ * Throughput runs: after an event-loop turn that read something, the thread sleeps `init.napMs`, so that the
+ * next turn finds many packets in each socket instead of one. Reading one small segment per wake-up (what a
+ * broker that writes one segment per packet causes) costs more CPU in the kernel and in Node's read path than
+ * the parsing does; batching it keeps the generator well below one core. Latency runs (at a fixed rate) do not
+ * nap.
+ */
+const napCell = new Int32Array(new SharedArrayBuffer(4));
+let napping = false;
+function napSoon(): void {
+  if (init.napMs <= 0 || napping || !running) return;
+  napping = true;
+  setImmediate(nap);
+}
+function nap(): void {
+  napping = false;
+  Atomics.wait(napCell, 0, 0, init.napMs);
 }
 
 function totals(slot: number): number {
@@ -206,14 +259,15 @@ function tick(): void {
   let sentAny = false;
   let waitingOnRate = false;
   for (const p of pubs) {
-    if (p.client.closed || budget < 1) continue;
-    let n = 64;
+    if (p.conn.closed || budget < 1) continue;
+    // Napping threads send more per turn.
+    let n = init.napMs > 0 ? 512 : 64;
     if (init.rate > 0) {
       const due = Math.floor(((now - p.started) / 1000) * init.rate) - p.seq;
       if (due < n) waitingOnRate = true;
       n = Math.min(n, due);
     }
-    if (init.qos > 0) n = Math.min(n, init.inflight - p.client.inflight);
+    if (init.qos > 0) n = Math.min(n, init.inflight - p.conn.inflight);
     n = Math.min(n, Math.floor(budget));
     if (n <= 0) continue;
     const t = p.template;
@@ -223,15 +277,15 @@ function tick(): void {
     for (let i = 0; i < n; i++) {
       const at = i * len;
       t.copy(out, at);
-      if (init.qos > 0) out.writeUInt16BE(p.client.allocId(init.qos), at + p.pidOffset);
+      if (init.qos > 0) out.writeUInt16BE(p.conn.allocId(), at + p.pidOffset);
       out.writeUInt32BE(p.seq++, at + p.payloadOffset + 4);
       out.writeDoubleBE(ts, at + p.payloadOffset + 8);
     }
     budget -= n;
     Atomics.add(counters, base + SENT, n);
     sentAny = true;
-    if (!p.client.write(out)) {
-      p.client.drained().then(schedule);
+    if (!p.conn.write(out)) {
+      p.conn.drained().then(schedule);
     }
   }
   if (sentAny && !waitingOnRate) schedule();
@@ -240,15 +294,15 @@ function tick(): void {
 
 async function stop(): Promise<void> {
   running = false;
-  const pending = pubs.filter((p) => p.client.inflight > 0 && !p.client.closed);
+  const pending = pubs.filter((p) => p.conn.inflight > 0 && !p.conn.closed);
   if (pending.length > 0) {
     await Promise.race([
       Promise.all(
         pending.map(
           (p) =>
             new Promise<void>((r) => {
-              idleWaiters.set(p.client, r);
-              if (p.client.inflight === 0 || p.client.closed) r();
+              idleWaiters.set(p.conn, r);
+              if (p.conn.inflight === 0 || p.conn.closed) r();
             }),
         ),
       ),
@@ -259,7 +313,7 @@ async function stop(): Promise<void> {
   let unacked = 0;
   for (const p of pubs) {
     sent[p.id] = p.seq;
-    unacked += p.client.inflight;
+    unacked += p.conn.inflight;
   }
   post({ type: 'stopped', sent, unacked, refused });
 }
@@ -278,7 +332,9 @@ parentPort!.on('message', (m: ToWorker) => {
     case 'report': {
       const reports: SubReport[] = subs.map((s) => {
         const distinct: Record<number, number> = {};
-        for (const [pub, seen] of s.seen) distinct[pub] = seen.distinct;
+        s.seen.forEach((seen, pub) => {
+          if (seen !== undefined) distinct[pub] = seen.distinct;
+        });
         return { id: s.id, distinct, duplicates: s.duplicates, reordered: s.reordered };
       });
       post({ type: 'report', subs: reports, counts: hist.counts, max: hist.max, errors });
@@ -287,7 +343,7 @@ parentPort!.on('message', (m: ToWorker) => {
     case 'close':
       running = false;
       Promise.all(
-        [...subs.map((s) => s.client), ...pubs.map((p) => p.client), ...idle].map((c) => c.disconnect()),
+        [...subs.map((s) => s.conn), ...pubs.map((p) => p.conn), ...idle].map((c) => c.disconnect()),
       ).then(
         () => post({ type: 'closed' }),
         () => post({ type: 'closed' }),
