@@ -1,5 +1,6 @@
 // `npm run bench`: Petrel vs Mosquitto vs Aedes on the same scenarios, interleaved, fresh brokers per run.
 // Usage: npm run bench -- [--reps N] [--duration SECS] [--only fanin-q0,latency,…] [--brokers petrel,mosquitto,aedes]
+//                         [--petrel-node-args "--max-semi-space-size=1"]
 //        [--conns N] [--json FILE]
 // Needs `npm run build` (done by the npm script) and /usr/sbin/mosquitto.
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -20,6 +21,8 @@ const { values } = parseArgs({
     brokers: { type: 'string', default: 'petrel,mosquitto,aedes' },
     conns: { type: 'string', default: '10000' },
     json: { type: 'string' },
+    /** Extra Node.js options for the Petrel process, e.g. "--max-semi-space-size=1". */
+    'petrel-node-args': { type: 'string', default: '' },
   },
 });
 const reps = Number(values.reps);
@@ -98,7 +101,8 @@ async function startBroker(name: BrokerName): Promise<{ proc: ChildProcess; port
         '',
       ].join('\n'),
     );
-    proc = spawn(process.execPath, [join(root, 'dist/cli/petrel.js'), 'start', '--config', conf], {
+    const nodeArgs = values['petrel-node-args']!.split(' ').filter((a) => a !== '');
+    proc = spawn(process.execPath, [...nodeArgs, join(root, 'dist/cli/petrel.js'), 'start', '--config', conf], {
       stdio: ['ignore', 'ignore', 'inherit'],
     });
   } else if (name === 'mosquitto') {
