@@ -102,9 +102,13 @@ async function startBroker(name: BrokerName): Promise<{ proc: ChildProcess; port
       ].join('\n'),
     );
     const nodeArgs = values['petrel-node-args']!.split(' ').filter((a) => a !== '');
-    proc = spawn(process.execPath, [...nodeArgs, join(root, 'dist/cli/petrel.js'), 'start', '--config', conf], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
+    proc = spawn(
+      process.execPath,
+      [...nodeArgs, join(root, 'dist/cli/petrel.js'), 'start', '--config', conf],
+      {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    );
   } else if (name === 'mosquitto') {
     const conf = join(tmp, `mosquitto-${port}.conf`);
     writeFileSync(
