@@ -16,7 +16,7 @@ import {
   type Subscription,
   type Will,
 } from '../codec/index.js';
-import { type Endpoint, openTransport, type TlsOptions, where } from './transport.js';
+import { type Endpoint, openTransport, type TlsOptions, whenDrained, where } from './transport.js';
 
 export interface ConnectOptions extends Endpoint {
   version: ProtocolVersion;
@@ -288,16 +288,7 @@ export class MqttClient {
 
   /** Resolves when the stream's write buffer has drained (or at once if it is not full). */
   drained(): Promise<void> {
-    if (!this.stream.writableNeedDrain || this.closed) return Promise.resolve();
-    return new Promise((r) => {
-      const done = (): void => {
-        this.stream.off('drain', done);
-        this.stream.off('close', done);
-        r();
-      };
-      this.stream.on('drain', done);
-      this.stream.on('close', done);
-    });
+    return whenDrained(this.stream, this.closed);
   }
 
   /** A free packet identifier (1..65535), registered as pending until acknowledged. */

@@ -137,3 +137,17 @@ function describe(e: Error & { code?: string }, ep: Endpoint): Error {
     e.code === 'ECONNREFUSED' ? 'connection refused' : e.code === 'ENOTFOUND' ? 'host not found' : e.message;
   return new Error(`cannot connect to ${where(ep)}: ${reason}`, { cause: e });
 }
+
+/** Resolves when `stream`'s write buffer has drained, or when it closes (at once if the buffer is not full). */
+export function whenDrained(stream: Duplex, closed: boolean): Promise<void> {
+  if (!stream.writableNeedDrain || closed) return Promise.resolve();
+  return new Promise((r) => {
+    const done = (): void => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      r();
+    };
+    stream.on('drain', done);
+    stream.on('close', done);
+  });
+}

@@ -4,6 +4,7 @@
 // general (and allocate per packet) to keep the generator well below one core against a broker that sends one
 // small segment per message.
 import type { Duplex } from 'node:stream';
+import { whenDrained } from '../../client/transport.js';
 import type { ProtocolVersion } from '../../codec/index.js';
 
 const PUBLISH = 3;
@@ -81,16 +82,7 @@ export class RawConn {
 
   /** Resolves when the write buffer has drained (at once if it is not full). */
   drained(): Promise<void> {
-    if (!this.stream.writableNeedDrain || this.closed) return Promise.resolve();
-    return new Promise((r) => {
-      const done = (): void => {
-        this.stream.off('drain', done);
-        this.stream.off('close', done);
-        r();
-      };
-      this.stream.on('drain', done);
-      this.stream.on('close', done);
-    });
+    return whenDrained(this.stream, this.closed);
   }
 
   /** Sends DISCONNECT and closes; resolves when closed. */
