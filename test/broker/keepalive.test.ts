@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type DisconnectPacket, PacketType, ReasonCode } from '../../src/codec/index.js';
 import { collect, connectPacket, type RawClient, startBroker, type TestBroker } from '../helpers/broker.js';
-import { connectOk } from '../helpers/raw.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { FakeClock } from '../helpers/clock.js';
+import { connectOk, publish } from '../helpers/raw.js';
 
 /** A mqtt.js subscriber to `topic` (keep alive 0, so it never times out itself). */
 async function watcher(b: TestBroker, topic: string) {
@@ -82,38 +81,36 @@ describe('keep alive', { concurrency: true }, () => {
   });
 
   it('keep alive - PINGREQs or PUBLISHes every 0.5 s keep a Keep Alive 1 connection open past 1.5 s', async () => {
-    await using b = await startBroker();
+    // The broker's clock is a FakeClock: time moves only when the test advances it.
+    const clock = new FakeClock();
+    await using b = await startBroker({}, { clock });
     const pinger = await b.raw(4);
     await connectOk(pinger, connectPacket(4, { clientId: 'pinger', keepAlive: 1 }));
     const publisher = await b.raw(5);
     await connectOk(publisher, connectPacket(5, { clientId: 'publisher', keepAlive: 1 }));
-    const since = Date.now();
     for (let i = 0; i < 5; i++) {
-      await sleep(500);
+      clock.advance(500);
       pinger.send({ type: PacketType.Pingreq });
-      publisher.send({
-        type: PacketType.Publish,
-        topic: 'ka/activity',
-        payload: Buffer.from([i]),
-        qos: 0,
-        retain: false,
-        dup: false,
-      });
       assert.deepEqual(await pinger.next(), { type: PacketType.Pingresp });
+      // The PUBACK is the latch that the broker has seen the PUBLISH before time moves on.
+      await publish(publisher, 'ka/activity', String(i), 1);
     }
-    assert.ok(Date.now() - since >= 2500);
     assert.equal(pinger.closed, false, 'pinging client was closed');
     assert.equal(publisher.closed, false, 'publishing client was closed');
     assert.deepEqual(publisher.pending(), [], 'no DISCONNECT was sent to the active client');
-    // Silence from now on: both are closed in time.
-    const quiet = Date.now();
-    const e1 = await closedAfter(pinger, quiet);
-    const e2 = await closedAfter(publisher, quiet);
-    assert.ok(e1 <= 2500 && e2 <= 2500, `closed after ${e1} / ${e2} ms`);
+    // 2.5 s have passed. Silence from now on: past 1.5 x Keep Alive both are closed (the sweeper may be up to a
+    // quarter of that late: 1.5 s + 375 ms).
+    clock.advance(1900);
+    assert.equal(await pinger.waitClosed(), true, 'silent 3.1.1 client still open');
+    const p = await publisher.next();
+    assert.equal(p.type, PacketType.Disconnect, JSON.stringify(p));
+    assert.equal((p as DisconnectPacket).reasonCode, ReasonCode.KeepAliveTimeout);
+    assert.equal(await publisher.waitClosed(), true, 'silent 5.0 client still open');
   });
 
   it('keep alive - Keep Alive 0 turns the mechanism off [MQTT-3.1.2-10]', async () => {
-    await using b = await startBroker();
+    const clock = new FakeClock();
+    await using b = await startBroker({}, { clock });
     const off = await b.raw(4);
     await connectOk(off, connectPacket(4, { clientId: 'ka-off', keepAlive: 0 }));
     const off5 = await b.raw(5);
@@ -121,13 +118,15 @@ describe('keep alive', { concurrency: true }, () => {
     // A Keep Alive 1 client, silent for as long, is the yardstick.
     const timed = await b.raw(4);
     await connectOk(timed, connectPacket(4, { clientId: 'ka-1', keepAlive: 1 }));
-    const since = Date.now();
-    await closedAfter(timed, since);
-    await sleep(1000); // well past 1.5 s of silence for the Keep Alive 0 clients
-    assert.equal(off.closed, false, '3.1.1 Keep Alive 0 client was closed');
-    assert.equal(off5.closed, false, '5.0 Keep Alive 0 client was closed');
-    off.send({ type: PacketType.Pingreq });
-    assert.deepEqual(await off.next(), { type: PacketType.Pingresp });
+    clock.advance(1900); // 1.5 x Keep Alive, plus the sweeper's quarter of it
+    assert.equal(await timed.waitClosed(), true, 'the Keep Alive 1 client is closed after 1.5 s of silence');
+    clock.advance(60_000);
+    // Still open a minute later: a PINGREQ round trip on each proves it.
+    for (const r of [off, off5]) {
+      r.send({ type: PacketType.Pingreq });
+      assert.deepEqual(await r.next(), { type: PacketType.Pingresp });
+      assert.equal(r.closed, false, `Keep Alive 0 client (level ${r.version}) was closed`);
+    }
   });
 
   it('server keep alive - with mqtt.max_keepalive 10 a 5.0 client asking 60 gets Server Keep Alive 10 [MQTT-3.2.2-21]', async () => {

@@ -10,6 +10,7 @@ import {
   type Subscription,
 } from '../../src/codec/index.js';
 import { connectPacket, type RawClient, startBroker } from '../helpers/broker.js';
+import { FakeClock } from '../helpers/clock.js';
 import {
   connected,
   expectPacket,
@@ -223,7 +224,8 @@ describe('retained', () => {
   });
 
   it('retained - a retained message is not sent after its Message Expiry Interval [MQTT-3.3.2-5] (5.0 and 3.1.1)', async () => {
-    await using b = await startBroker();
+    const clock = new FakeClock();
+    await using b = await startBroker({}, { clock });
     const p = await connected(b, 5, 'pub');
     await retain(p, 'e/short', 'short', 1, { messageExpiryInterval: 1 });
     await retain(p, 'e/long', 'long', 1, { messageExpiryInterval: 3600 });
@@ -234,7 +236,7 @@ describe('retained', () => {
     assert.equal(byTopic.get('e/short')!.properties?.messageExpiryInterval, 1);
     const longLeft = byTopic.get('e/long')!.properties?.messageExpiryInterval ?? 0;
     assert.ok(longLeft > 3590 && longLeft <= 3600, `remaining expiry ${longLeft}`);
-    await new Promise((r) => setTimeout(r, 1100));
+    clock.advance(1100);
     const late5 = await connected(b, 5, 'late5');
     assert.deepEqual(
       summary(await subscribeGet(late5, [opt('e/+', 1)])).map((m) => m[0]),

@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { Clock } from '../../src/broker/broker.js';
 import { Decoder, encode, type Packet, type ProtocolVersion } from '../../src/codec/index.js';
 import { defaultConfig, type PetrelConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/server/logger.js';
@@ -9,8 +10,14 @@ import { PetrelServer } from '../../src/server/server.js';
 
 export type ConfigPatch = { mqtt?: Partial<PetrelConfig['mqtt']> } & Omit<Partial<PetrelConfig>, 'mqtt'>;
 
-/** Starts a broker on 127.0.0.1 port 0 and checks it bound. `await using b = await startBroker()`. */
-export async function startBroker(patch: ConfigPatch = {}): Promise<TestBroker> {
+/**
+ * Starts a broker on 127.0.0.1 port 0 and checks it bound. `await using b = await startBroker()`. `clock` (e.g. a
+ * FakeClock) replaces the wall clock for the broker's times and timers: expiry tests advance it instead of sleeping.
+ */
+export async function startBroker(
+  patch: ConfigPatch = {},
+  opts: { clock?: Clock } = {},
+): Promise<TestBroker> {
   const base = defaultConfig();
   const config: PetrelConfig = {
     ...base,
@@ -26,7 +33,10 @@ export async function startBroker(patch: ConfigPatch = {}): Promise<TestBroker> 
     // No $SYS tree unless a test asks for it (its retained topics would show up in '$SYS/#' and counts).
     sys_interval: patch.sys_interval ?? 0,
   };
-  const server = new PetrelServer(config, { logger: createLogger(process.env.PETREL_TEST_LOG ?? 'silent') });
+  const server = new PetrelServer(config, {
+    logger: createLogger(process.env.PETREL_TEST_LOG ?? 'silent'),
+    clock: opts.clock,
+  });
   const addrs = await server.listen();
   const port = addrs[0]?.port ?? 0;
   if (!(port > 0)) throw new Error(`broker did not bind a port: ${JSON.stringify(addrs)}`);

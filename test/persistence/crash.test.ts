@@ -80,25 +80,31 @@ async function streamAndKill(port: number, p: ChildProcess, qos: 1 | 2, count: n
   return acked;
 }
 
-/** Reconnects a persistent subscriber and collects payloads until `expected` arrived or it goes quiet. */
+/**
+ * Reconnects a persistent subscriber and collects payloads until every one of `expected` arrived, or until no
+ * message came for 2 s (then the caller's assertions say what is missing).
+ */
 async function drain(port: number, clientId: string, expected: Set<number>): Promise<number[]> {
   const got: number[] = [];
+  const missing = new Set(expected);
   const c = connectClient(port, {
     clientId,
     clean: false,
     protocolVersion: 5,
     properties: { sessionExpiryInterval: 3600 },
   });
-  c.on('message', (_t, payload) => got.push(Number(payload.toString())));
-  await connected(c);
-  let last = -1;
-  for (let idle = 0; idle < 20; ) {
-    await new Promise((r) => setTimeout(r, 100));
-    if ([...expected].every((i) => got.includes(i))) break;
-    if (got.length === last) idle++;
-    else idle = 0;
-    last = got.length;
-  }
+  await new Promise<void>((resolve, reject) => {
+    c.once('error', reject);
+    let quiet = setTimeout(resolve, 2000);
+    c.on('message', (_t, payload) => {
+      const n = Number(payload.toString());
+      got.push(n);
+      missing.delete(n);
+      clearTimeout(quiet);
+      if (missing.size === 0) resolve();
+      else quiet = setTimeout(resolve, 2000);
+    });
+  });
   c.end(true);
   return got;
 }
@@ -216,20 +222,32 @@ describe('durable storage - kill -9 and restart', () => {
     await connected(short);
     await short.subscribeAsync('x/#', { qos: 1 });
     await short.endAsync();
-    // Let the broker commit the disconnect time before the crash (a crash before it counts as connected).
-    await new Promise((r) => setTimeout(r, 200));
+    const leftAt = Date.now();
+    // A latch for the disconnect time being durable (a crash before it would count the session as connected):
+    // with durability sync a PUBACK waits for the commit of every write made before its PUBLISH was handled.
+    const latch = connectClient(a.port, { clientId: 'latch', protocolVersion: 5 });
+    await connected(latch);
+    await latch.publishAsync('latch/x', 'x', { qos: 1 });
     await kill9(a.p);
-    await new Promise((r) => setTimeout(r, 1200));
+    // What is checked here is that wall-clock time spent down counts: the 1 s session must expire while the
+    // broker is down, so wait out what is left of its second (real time: the broker is another process).
+    const left = leftAt + 1100 - Date.now();
+    if (left > 0) await new Promise((r) => setTimeout(r, left));
     const b = await startProcess(dir);
     try {
       const c = connectClient(b.port, { clientId: 'fresh', protocolVersion: 5 });
       await connected(c);
       const got: string[] = [];
-      c.on('message', (t, p, packet) => got.push(`${t}=${p.toString()}:${packet.retain}`));
+      // The client's own message after SUBSCRIBE is a latch: retained messages are sent before it.
+      const marker = new Promise<void>((resolve) => {
+        c.on('message', (t, p, packet) => {
+          if (t === 'keep/marker') resolve();
+          else got.push(`${t}=${p.toString()}:${packet.retain}`);
+        });
+      });
       await c.subscribeAsync('keep/#', { qos: 1 });
-      const deadline = Date.now() + 2000;
-      while (got.length < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      await new Promise((r) => setTimeout(r, 100));
+      await c.publishAsync('keep/marker', 'm', { qos: 1 });
+      await marker;
       assert.deepEqual(got, ['keep/a=retained A:true']);
       // The persistent subscriber's subscription is still there: a new message reaches its session.
       await c.publishAsync('crash/after', '42', { qos: 1 });
