@@ -1,5 +1,11 @@
 import type { Durability, Store, StoredEntry, StoredSession } from '../persistence/store.js';
-import type { Delivery, Inflight, Session, SessionJournal } from '../session/session.js';
+import {
+  type Delivery,
+  type Inflight,
+  type Session,
+  type SessionJournal,
+  unqueued,
+} from '../session/session.js';
 import type { Message } from './message.js';
 
 interface Ref {
@@ -165,8 +171,13 @@ export class Persistence implements SessionJournal {
   }
 
   spill(s: Session, d: Delivery): void {
-    const seq = this.nextSeq(s);
+    const seq = this.writeSpilled(s, d);
     if (s.spilled === 0) this.cursors.set(s, seq);
+  }
+
+  /** Writes `d` at the end of the session's queue on disk and returns its position. */
+  private writeSpilled(s: Session, d: Delivery): number {
+    const seq = this.nextSeq(s);
     const copy: Delivery = { ...d, seq, inline: true };
     this.store.putEntry(s.clientId, entryOf(copy, 0, 0, 0));
     // Reads see committed writes only: keep the delivery at hand until its write is committed.
@@ -174,6 +185,7 @@ export class Persistence implements SessionJournal {
     if (list === undefined) this.uncommitted.set(s, (list = []));
     list.push({ d: copy, gen: this.gen });
     if (!this.trimming) this.trimCommitted();
+    return seq;
   }
 
   /** Once the writes made so far are committed, forgets the spilled deliveries they covered. */
@@ -250,30 +262,21 @@ export class Persistence implements SessionJournal {
     }
     if (!any) return [];
     const taken: Delivery[] = [];
-    const keep = s.spilled;
-    s.spilled = 0; // the first kept delivery moves the cursor
+    let cursor: number | undefined;
     for (let at = from; at < end; ) {
       const page = this.readSpilled(s, at, 1000).filter((d) => d.seq! < end);
       if (page.length === 0) break;
       for (const d of page) {
         this.store.deleteEntry(s.clientId, d.seq!);
-        const fresh: Delivery = {
-          msg: d.msg,
-          qos: d.qos,
-          retain: d.retain,
-          subscriptionIds: d.subscriptionIds,
-          share: d.share,
-        };
-        if (d.share !== undefined) taken.push(fresh);
+        if (d.share !== undefined) taken.push(unqueued(d));
         else {
-          this.spill(s, fresh);
-          s.spilled++;
+          const seq = this.writeSpilled(s, d);
+          cursor ??= seq;
         }
       }
       at = page[page.length - 1]!.seq! + 1;
     }
-    // The session takes its count back and subtracts what was taken.
-    s.spilled = keep;
+    if (cursor !== undefined) this.cursors.set(s, cursor);
     return taken;
   }
 

@@ -40,6 +40,11 @@ export interface Delivery {
   inline?: true;
 }
 
+/** `d` without its place in a session (queue position, packet id): to hand it to another session. */
+export function unqueued(d: Delivery): Delivery {
+  return { msg: d.msg, qos: d.qos, retain: d.retain, subscriptionIds: d.subscriptionIds, share: d.share };
+}
+
 /** A QoS 1/2 delivery with its packet id. state 0: PUBLISH sent, awaiting PUBACK/PUBREC; 1: PUBREL sent. */
 export interface Inflight extends Delivery {
   readonly packetId: number;
@@ -444,13 +449,7 @@ export class Session {
     const fresh: Delivery[] = [];
     for (const d of out) {
       if (d.seq !== undefined) this.journal?.removed(this, d);
-      fresh.push({
-        msg: d.msg,
-        qos: d.qos,
-        retain: d.retain,
-        subscriptionIds: d.subscriptionIds,
-        share: d.share,
-      });
+      fresh.push(unqueued(d));
     }
     return fresh;
   }

@@ -133,7 +133,7 @@ describe('paged offline queues (embedded store)', () => {
     assert.deepEqual(await drain(b, 'sub', 100), range(100, 150));
   });
 
-  it('queue - shared-subscription deliveries on disk go to another member when theirs disconnects', async () => {
+  it('queue - shared-subscription deliveries on disk go to another member when theirs disconnects; its own stay, in order', async () => {
     const dir = dataDir();
     await using b = await startBroker(embedded(dir, 10));
     // Member A takes one message at a time and never acknowledges: the rest queue up, mostly on disk.
@@ -141,12 +141,14 @@ describe('paged offline queues (embedded store)', () => {
       ...persistent(5, 'a'),
       properties: { sessionExpiryInterval: 60, receiveMaximum: 1 },
     });
-    await subscribe(a, [opt('$share/g/q/#', 1)]);
+    await subscribe(a, [opt('$share/g/q/#', 1), opt('own/#', 1)]);
     const pub = await b.client({ clientId: 'pub' });
     await publishAll(pub, 100, 1);
+    // A's own (not shared) messages queue behind them, on disk too.
+    for (let i = 0; i < 30; i++) await pub.publishAsync('own/x', String(i), { qos: 1 });
     const first = (await expectPacket(a, PacketType.Publish)) as PublishPacket;
     assert.equal(first.payload.toString(), '0');
-    assert.ok(session(b, 'a').spilled > 50);
+    assert.ok(session(b, 'a').spilled > 100);
     // Member B joins; A goes away without acknowledging: all 100 go to B, once each.
     const got: number[] = [];
     const bm = await b.client({ clientId: 'b', protocolVersion: 5 });
@@ -165,7 +167,9 @@ describe('paged offline queues (embedded store)', () => {
       [...got].sort((x, y) => x - y),
       range(100),
     );
-    assert.equal(session(b, 'a').queued, 0);
+    // A's own 30 stay with its session (rewritten at the end of its disk queue) and come back in order.
+    assert.equal(session(b, 'a').queued, 30);
+    assert.deepEqual(await drain(b, 'a', 30), range(30));
   });
 
   it('queue - an online consumer slower than its publisher reads back deliveries whose writes are not committed yet', async () => {
