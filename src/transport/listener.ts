@@ -10,7 +10,7 @@ import type { ListenerConfig } from '../config/index.js';
 import type { ConnectionInfo } from '../protocol/connection.js';
 import type { ProtocolOptions } from '../protocol/options.js';
 import { type ProxyAddress, readProxyHeader } from './proxy-protocol.js';
-import { SocketConnection } from './socket-connection.js';
+import { SocketConnection, socketClosed } from './socket-connection.js';
 import { peerCommonName, secureContextOptions, type TlsConfig, tlsServerOptions } from './tls-options.js';
 import { WsConnection } from './ws-connection.js';
 
@@ -64,6 +64,7 @@ export class Listener {
     const listener = this;
     this.socketClosed = function (this: Socket) {
       if (listener.sockets.delete(this) && !listener.refused.delete(this)) listener.admitted--;
+      socketClosed(this);
     };
     const handshakeTimeout = ctx.opts.connectTimeout * 1000;
     if (cfg.type === 'tls') {
@@ -133,7 +134,9 @@ export class Listener {
     this.sockets.add(socket);
     if (admit) this.admitted++;
     else this.refused.add(socket);
-    socket.on('error', ignore);
+    // A plain TCP socket goes to its SocketConnection at once, which listens to 'error' itself: one listener,
+    // not two. Other sockets wait (PROXY header, TLS or HTTP handshake) and must not throw meanwhile.
+    if (this.cfg.type !== 'tcp' || this.cfg.proxy_protocol) socket.on('error', ignore);
     socket.on('close', this.socketClosed);
     const direct: ProxyAddress = {
       remoteAddress: socket.remoteAddress ?? '',
@@ -169,7 +172,8 @@ export class Listener {
       );
     }
     if (this.cfg.type === 'tcp') {
-      new SocketConnection(socket, this.ctx.broker, this.info(a), this.ctx.opts, this.refusal(a));
+      // This listener's 'close' handler hands the event on (socketClosed).
+      new SocketConnection(socket, this.ctx.broker, this.info(a), this.ctx.opts, this.refusal(a), true);
       return;
     }
     this.accepted.set(socket, a);

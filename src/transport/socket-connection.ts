@@ -29,6 +29,14 @@ function onSocketError(this: Tagged, e: Error): void {
 function onSocketClose(this: Tagged): void {
   this[kConn].protocol.onClose();
 }
+
+/**
+ * For an owner that already listens to the socket's 'close' (the listener, for its connection count): hands
+ * the event on, so the socket keeps one 'close' listener instead of an array of two.
+ */
+export function socketClosed(socket: Socket): void {
+  (socket as Partial<Tagged>)[kConn]?.protocol.onClose();
+}
 function onSocketEnd(this: Tagged): void {
   // The client half-closed: we are done too.
   this[kConn].protocol.onClose('connection closed by client');
@@ -44,16 +52,16 @@ const COPY_LIMIT = 16 * 1024;
 /**
  * Binds one byte stream — a TCP socket or a TLS socket — to a decoder, a protocol state machine and the
  * encoder. Writes within one event-loop turn are coalesced: packets are held until the next tick, then go out
- * in one socket write (copied into one buffer when small, else one writev), so a batch is one syscall. `refuse` (a reason code) makes
- * the connection answer its CONNECT with that refusal instead (a listener past `max_connections`).
+ * in one socket write (copied into one buffer when small, else one writev), so a batch is one syscall.
+ * `refuse` (a reason code) makes the connection answer its CONNECT with that refusal instead (a listener past
+ * `max_connections`). `closeForwarded`: the owner already listens to 'close' and calls `socketClosed`.
  * Per connection it holds this object, the decoder and the protocol state machine; the socket's event
- * handlers are shared functions.
+ * handlers are shared functions, one per event, and the array packets are decoded into is shared too.
  */
 export class SocketConnection implements ConnectionIO {
   readonly socket: Socket;
   readonly protocol: PacketSink;
   private readonly decoder: Decoder;
-  private readonly batch: Packet[] = [];
   /** Transport counters (bytes, packets by type, PUBLISH by QoS): plain increments, read on scrape. */
   private readonly stats: Stats;
   /** Packets written in this event-loop turn, sent together at its end. */
@@ -61,7 +69,14 @@ export class SocketConnection implements ConnectionIO {
   private outBytes = 0;
   private closing = false;
 
-  constructor(socket: Socket, broker: Broker, info: ConnectionInfo, opts: ProtocolOptions, refuse?: number) {
+  constructor(
+    socket: Socket,
+    broker: Broker,
+    info: ConnectionInfo,
+    opts: ProtocolOptions,
+    refuse?: number,
+    closeForwarded = false,
+  ) {
     this.socket = socket;
     this.stats = broker.stats;
     this.decoder = new Decoder({ maxPacketSize: opts.maxPacketSize });
@@ -71,13 +86,13 @@ export class SocketConnection implements ConnectionIO {
     socket.on('data', onSocketData);
     socket.on('drain', onSocketDrain);
     socket.on('error', onSocketError);
-    socket.on('close', onSocketClose);
+    if (!closeForwarded) socket.on('close', onSocketClose);
     socket.on('end', onSocketEnd);
   }
 
   onData(chunk: Buffer): void {
     if (this.closing) return;
-    feedChunk(chunk, this.decoder, this.batch, this.stats, this.protocol);
+    feedChunk(chunk, this.decoder, this.stats, this.protocol);
   }
 
   get writableLength(): number {
@@ -162,16 +177,19 @@ export class SocketConnection implements ConnectionIO {
 }
 
 /**
+ * The array every connection decodes a chunk into: the protocol handles a batch synchronously and keeps no
+ * reference to it, so one array serves all connections. Taken while in use (never so far: handling a batch
+ * does not read another socket), a fresh one is made.
+ */
+let sharedBatch: Packet[] | undefined = [];
+
+/**
  * One inbound chunk, whatever the transport: decode every whole packet in it, count them, hand the batch to the
  * protocol state machine, then report a decoding error (after the packets that preceded it).
  */
-export function feedChunk(
-  chunk: Buffer,
-  decoder: Decoder,
-  batch: Packet[],
-  stats: Stats,
-  protocol: PacketSink,
-): void {
+export function feedChunk(chunk: Buffer, decoder: Decoder, stats: Stats, protocol: PacketSink): void {
+  const batch = sharedBatch ?? [];
+  sharedBatch = undefined;
   stats['bytes.received'] += chunk.length;
   const err = decoder.feed(chunk, batch);
   if (batch.length > 0) {
@@ -183,5 +201,6 @@ export function feedChunk(
     protocol.handle(batch);
     batch.length = 0;
   }
+  sharedBatch = batch;
   if (err !== undefined) protocol.onCodecError(err);
 }

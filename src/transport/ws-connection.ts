@@ -17,7 +17,6 @@ export class WsConnection implements ConnectionIO {
   readonly ws: WebSocket;
   readonly protocol: PacketSink;
   private readonly decoder: Decoder;
-  private readonly batch: Packet[] = [];
   private readonly stats: Stats;
   private out: Buffer[] | undefined;
   private outBytes = 0;
@@ -52,7 +51,7 @@ export class WsConnection implements ConnectionIO {
       this.killLater();
       return;
     }
-    feedChunk(data, this.decoder, this.batch, this.stats, this.protocol);
+    feedChunk(data, this.decoder, this.stats, this.protocol);
   }
 
   get writableLength(): number {

@@ -89,18 +89,32 @@ describe('cli bench', { concurrency: 2 }, () => {
     assert.match(s.errors.join('\n'), /QoS 1 message\(s\) lost/);
   });
 
-  it('bench conn - connects -c clients and reports the connect rate; bad flags exit 2', {
+  it('bench conn - connects -c clients and reports the connect rate; --mark-phases brackets the window on stderr; bad flags exit 2', {
     timeout: 90_000,
   }, async () => {
     await using b = await startBroker();
     const [r, bad] = await Promise.all([
-      bench(['conn', '-h', '127.0.0.1', '-p', String(b.port), '-c', '50', '-d', '0.2', '--json']),
+      bench([
+        'conn',
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(b.port),
+        '-c',
+        '50',
+        '-d',
+        '0.2',
+        '--json',
+        '--mark-phases',
+      ]),
       bench(['nosuch']),
     ]);
     assert.equal(r.code, 0, r.err);
     const s = JSON.parse(r.out.trim());
     assert.equal(s.connect.connected, 50);
     assert.ok(s.connect.per_s > 0);
+    // npm run bench samples the broker's memory between these lines (all connected … before the teardown).
+    assert.deepEqual(r.err.match(/^phase: \w+$/gm), ['phase: window', 'phase: end']);
     assert.equal(bad.code, 2);
     assert.match(bad.err, /give a scenario: fanin, fanout, latency, wildcard, pub, sub, conn/);
   });

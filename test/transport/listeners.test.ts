@@ -64,6 +64,36 @@ describe('transport - max_connections', () => {
   });
 });
 
+describe('transport - a reset connection', () => {
+  it('reset - a client whose TCP connection is reset (RST) loses it abnormally: its will goes out, its slot frees, the broker serves on [MQTT-3.1.2-8]', async () => {
+    await using b = await startBroker({
+      listeners: [{ type: 'tcp', host: '127.0.0.1', port: 0, max_connections: 2, proxy_protocol: false }],
+    });
+    const watcher = await b.client({ clientId: 'watcher' });
+    await watcher.subscribeAsync('wills/#', { qos: 1 });
+    const will = new Promise<string>((r) => watcher.once('message', (t, m) => r(`${t}=${m.toString()}`)));
+    const victim = await b.raw(4);
+    victim.send(
+      connectPacket(4, {
+        clientId: 'victim',
+        will: { topic: 'wills/victim', payload: Buffer.from('gone'), qos: 1, retain: false },
+      }),
+    );
+    assert.equal((await expectPacket(victim, PacketType.Connack)).reasonCode, 0);
+    victim.socket.resetAndDestroy();
+    assert.equal(await will, 'wills/victim=gone');
+    // Both slots were taken (watcher, victim): the reset one is free again.
+    let ok = false;
+    for (let i = 0; i < 20 && !ok; i++) {
+      const r = await b.raw(4);
+      r.send(connectPacket(4, { clientId: `after-${i}` }));
+      ok = (await expectPacket(r, PacketType.Connack)).reasonCode === 0;
+      if (!ok) await new Promise((res) => setTimeout(res, 10));
+    }
+    assert.ok(ok, 'the reset connection still holds its slot');
+  });
+});
+
 describe('transport - defaults and the CLI', () => {
   it('defaults - without a config: TCP 127.0.0.1:1883 and WebSocket 127.0.0.1:8083 /mqtt', () => {
     const l = defaultConfig().listeners;

@@ -47,6 +47,9 @@ Options:
   --nap MS                 sleep after each event-loop turn that read something, so reads come in batches
                            (default 2; 0 with --rate, and at QoS 1/2 with fewer than 10 subscribers)
   --json                   print the summary as JSON
+  --mark-phases            print "phase: window" when every client is connected and "phase: end" when the
+                           publishing window ends, each on its own stderr line (for a harness that samples
+                           the broker's memory while it holds the connections, as npm run bench does)
   --help
 
 Every payload carries the publisher id, a sequence number and the send time. Losses at QoS ≥ 1 and
@@ -159,6 +162,7 @@ export async function runBench(argv: string[]): Promise<BenchSummary | undefined
         workers: { type: 'string', short: 'w' },
         nap: { type: 'string' },
         json: { type: 'boolean' },
+        'mark-phases': { type: 'boolean' },
         help: { type: 'boolean' },
       },
     });
@@ -347,6 +351,8 @@ export async function runBench(argv: string[]): Promise<BenchSummary | undefined
       errors.push(`${nClients - connected} client(s) did not connect`);
 
     // Publish for `duration`; count what arrives inside the window.
+    const marks = v['mark-phases'] === true;
+    if (marks) process.stderr.write('phase: window\n');
     const cpuStart = process.cpuUsage();
     const t0 = performance.now();
     const recv0 = total(RECEIVED);
@@ -369,6 +375,7 @@ export async function runBench(argv: string[]): Promise<BenchSummary | undefined
     const recv1 = total(RECEIVED);
     const sent1 = total(SENT);
     const cpuEnd = process.cpuUsage(cpuStart);
+    if (marks) process.stderr.write('phase: end\n');
     for (const w of workers) w.postMessage({ type: 'stop' });
     const stopped = await all('stopped');
     // Drain: wait until everything expected has arrived, or nothing more arrives for 2 s (10 s at most).
