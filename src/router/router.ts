@@ -18,9 +18,14 @@ const defaultRouterOptions: RouterOptions = {
   random: Math.random,
 };
 
-/** One session's deliveries for one message, folded over all its matching subscriptions. */
+/**
+ * One session's deliveries for one message, folded over all its matching subscriptions. Entries are pooled
+ * and reused from message to message; a session points at its entry (`Session.routeMark`), and `round` tells
+ * whether that entry belongs to the message being routed now.
+ */
 interface Match {
-  session: Session;
+  session: Session | undefined;
+  round: number;
   qos: QoS;
   retain: boolean;
   subscriptionIds: number[] | undefined;
@@ -39,7 +44,10 @@ export class Router {
   private readonly trie = new TopicTrie<Session, Subscription>();
   private readonly sharedTrie = new TopicTrie<SharedGroup, SharedGroup>();
   private readonly groups = new Map<string, SharedGroup>();
-  private readonly matches = new Map<Session, Match>();
+  /** Fold entries: those of the message being routed are `pool[base, top)` (a nested route stacks above). */
+  private readonly pool: Match[] = [];
+  private top = 0;
+  private round = 0;
   private readonly picked: [Session, Delivery][] = [];
   private readonly opts: RouterOptions;
   private msg: Message | undefined;
@@ -95,17 +103,36 @@ export class Router {
     return true;
   }
 
-  /** Matches `msg.topic` and hands one folded Delivery per matching session to `deliver`. */
+  /**
+   * Matches `msg.topic` and hands one folded Delivery per matching session to `deliver`. Allocates nothing but
+   * the Deliveries: the fold uses pooled entries, found through each session's mark instead of a Map.
+   */
   route(msg: Message, deliver: (session: Session, d: Delivery) => void): number {
+    const base = this.top;
+    // A new round for every message (wrapping long before it loses integer precision).
+    this.round = this.round === 0x3fff_ffff ? 1 : this.round + 1;
     this.msg = msg;
     this.trie.match(msg.topic, this.visit);
     if (this.groups.size > 0) this.sharedTrie.match(msg.topic, this.visitShared);
     this.msg = undefined;
-    const n = this.matches.size;
-    for (const m of this.matches.values()) {
-      deliver(m.session, { msg, qos: m.qos, retain: m.retain, subscriptionIds: m.subscriptionIds });
+    const end = this.top;
+    const pool = this.pool;
+    // Delivering may publish again (a nested route): its entries stack above `end`, and its round differs.
+    try {
+      for (let i = base; i < end; i++) {
+        const m = pool[i]!;
+        const session = m.session!;
+        const subscriptionIds = m.subscriptionIds;
+        m.session = undefined;
+        m.subscriptionIds = undefined;
+        deliver(session, { msg, qos: m.qos, retain: m.retain, subscriptionIds });
+      }
+    } finally {
+      // After a throw, the entries not delivered let go of their sessions too.
+      for (let i = base; i < end; i++) pool[i]!.session = undefined;
+      this.top = base;
     }
-    if (n > 0) this.matches.clear();
+    const n = end - base;
     const picked = this.picked;
     if (picked.length === 0) return n;
     for (const [s, d] of picked) deliver(s, d);
@@ -128,19 +155,27 @@ export class Router {
     const qos = (sub.qos < msg.qos ? sub.qos : msg.qos) as QoS;
     // Retain As Published: keep the RETAIN flag, else clear it [MQTT-3.3.1-12] [MQTT-3.3.1-13].
     const retain = sub.retainAsPublished && msg.retain;
-    const m = this.matches.get(session);
-    if (m === undefined) {
-      this.matches.set(session, {
-        session,
-        qos,
-        retain,
-        subscriptionIds: sub.subscriptionId !== undefined ? [sub.subscriptionId] : undefined,
-      });
+    const id = sub.subscriptionId;
+    const mark = session.routeMark as Match | undefined;
+    if (mark !== undefined && mark.session === session && mark.round === this.round) {
+      // Another subscription of a session already matched: fold into its delivery.
+      if (qos > mark.qos) mark.qos = qos;
+      if (retain) mark.retain = true;
+      if (id !== undefined) (mark.subscriptionIds ??= []).push(id);
       return;
     }
-    if (qos > m.qos) m.qos = qos;
-    if (retain) m.retain = true;
-    if (sub.subscriptionId !== undefined) (m.subscriptionIds ??= []).push(sub.subscriptionId);
+    let m = this.pool[this.top];
+    if (m === undefined) {
+      m = { session: undefined, round: 0, qos: 0, retain: false, subscriptionIds: undefined };
+      this.pool.push(m);
+    }
+    this.top++;
+    m.session = session;
+    m.round = this.round;
+    m.qos = qos;
+    m.retain = retain;
+    m.subscriptionIds = id !== undefined ? [id] : undefined;
+    session.routeMark = m;
   };
 }
 

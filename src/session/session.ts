@@ -144,6 +144,8 @@ export class Session {
   disconnectedAt = 0;
   droppedCount = 0;
   private nextId = 1;
+  /** The router's fold entry for this session (see Router.route); meaningful only to the router. */
+  routeMark: unknown = undefined;
   private readonly limits: SessionLimits;
   private readonly observer: SessionObserver;
   private readonly now: () => number;
