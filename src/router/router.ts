@@ -118,8 +118,9 @@ export class Router {
     const end = this.top;
     const pool = this.pool;
     // Delivering may publish again (a nested route): its entries stack above `end`, and its round differs.
+    let i = base;
     try {
-      for (let i = base; i < end; i++) {
+      for (; i < end; i++) {
         const m = pool[i]!;
         const session = m.session!;
         const subscriptionIds = m.subscriptionIds;
@@ -128,8 +129,8 @@ export class Router {
         deliver(session, { msg, qos: m.qos, retain: m.retain, subscriptionIds });
       }
     } finally {
-      // After a throw, the entries not delivered let go of their sessions too.
-      for (let i = base; i < end; i++) pool[i]!.session = undefined;
+      // After a throw, the entries not yet delivered let go of their sessions too.
+      for (; i < end; i++) pool[i]!.session = undefined;
       this.top = base;
     }
     const n = end - base;

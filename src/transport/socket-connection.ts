@@ -37,6 +37,7 @@ function onSocketClose(this: Tagged): void {
 export function socketClosed(socket: Socket): void {
   (socket as Partial<Tagged>)[kConn]?.protocol.onClose();
 }
+
 function onSocketEnd(this: Tagged): void {
   // The client half-closed: we are done too.
   this[kConn].protocol.onClose('connection closed by client');
