@@ -205,12 +205,12 @@ async function runOne(broker: BrokerName, sc: Scenario): Promise<RunResult> {
       out += c.toString();
     });
     b.stderr!.on('data', (c: Buffer) => {
-      const text = c.toString();
-      if (text.includes('phase: end')) {
+      err += c.toString();
+      // Looked for in everything read so far: a chunk boundary may split the line.
+      if (sampling && err.includes('phase: end\n')) {
         sample();
         sampling = false;
       }
-      err += text.replace(/^phase: \w+\n/gm, '');
     });
     await once(b, 'close');
     clearInterval(poll);
@@ -220,7 +220,8 @@ async function runOne(broker: BrokerName, sc: Scenario): Promise<RunResult> {
     try {
       summary = JSON.parse(out.trim().split('\n').pop() ?? '') as BenchSummary;
     } catch {
-      return { summary: undefined, rssPerConnKb: 0, brokerCpuPct, error: err.trim() || 'no summary' };
+      const reason = err.replace(/^phase: \w+\n/gm, '').trim();
+      return { summary: undefined, rssPerConnKb: 0, brokerCpuPct, error: reason || 'no summary' };
     }
     const conns = summary.connect.connected;
     return { summary, rssPerConnKb: conns > 0 ? (rssMax - rss0) / conns : 0, brokerCpuPct };
