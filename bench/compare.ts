@@ -1,5 +1,5 @@
 // `npm run bench`: Petrel vs Mosquitto vs Aedes on the same scenarios, interleaved, fresh brokers per run.
-// Usage: npm run bench -- [--reps N] [--duration SECS] [--only fanin-q0,latency,…] [--brokers petrel,mosquitto,aedes]
+// Usage: npm run bench -- [--reps N] [--duration SECS] [--warmup SECS] [--only fanin-q0,latency,…] [--brokers petrel,mosquitto,aedes]
 //                         [--petrel-node-args "--max-semi-space-size=1"]
 //        [--conns N] [--json FILE]
 // Needs `npm run build` (done by the npm script) and /usr/sbin/mosquitto.
@@ -17,6 +17,8 @@ const { values } = parseArgs({
   options: {
     reps: { type: 'string', default: '5' },
     duration: { type: 'string', default: '2' },
+    /** Seconds each message scenario publishes before its measured window (for every broker alike). */
+    warmup: { type: 'string', default: '1' },
     only: { type: 'string' },
     brokers: { type: 'string', default: 'petrel,mosquitto,aedes' },
     conns: { type: 'string', default: '10000' },
@@ -27,6 +29,7 @@ const { values } = parseArgs({
 });
 const reps = Number(values.reps);
 const duration = values.duration!;
+const warmup = values.warmup!;
 const conns = values.conns!;
 const BROKERS = values.brokers!.split(',') as BrokerName[];
 type BrokerName = 'petrel' | 'mosquitto' | 'aedes';
@@ -195,6 +198,7 @@ async function runOne(broker: BrokerName, sc: Scenario): Promise<RunResult> {
       '311',
       '-d',
       duration,
+      ...(sc.metric === 'conn' ? [] : ['--warmup', warmup]),
       '--json',
       '--mark-phases',
     ];
@@ -240,7 +244,7 @@ const median = (xs: number[]): number => {
 const results = new Map<string, RunResult[]>(); // `${scenario}|${broker}`
 const started = Date.now();
 process.stderr.write(
-  `petrel bench compare: ${chosen.length} scenarios × ${BROKERS.join('/')} × ${reps} reps, ${duration} s each, MQTT 3.1.1\n`,
+  `petrel bench compare: ${chosen.length} scenarios × ${BROKERS.join('/')} × ${reps} reps, ${duration} s each after ${warmup} s of warm-up, MQTT 3.1.1\n`,
 );
 for (let r = 0; r < reps; r++) {
   for (const [si, sc] of chosen.entries()) {
@@ -323,7 +327,7 @@ process.stdout.write(
   `\n${line(header)}\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|\n${table.map(line).join('\n')}\n`,
 );
 process.stdout.write(
-  `\n${reps} reps × ${duration} s, medians; ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}; ` +
+  `\n${reps} reps × ${duration} s (after ${warmup} s of warm-up), medians; ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}; ` +
     `${Math.round((Date.now() - started) / 1000)} s in all. Ratios > 1 favour Petrel for rates, < 1 for latency and memory.\n`,
 );
 if (values.json)

@@ -89,6 +89,42 @@ describe('cli bench', { concurrency: 2 }, () => {
     assert.match(s.errors.join('\n'), /QoS 1 message\(s\) lost/);
   });
 
+  it('bench --warmup - messages of the warm-up are delivered and checked but not in the rate or the latencies', {
+    timeout: 90_000,
+  }, async () => {
+    await using b = await startBroker();
+    const r = await bench([
+      'latency',
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(b.port),
+      '-V',
+      '5',
+      '-q',
+      '1',
+      '-r',
+      '200',
+      '--warmup',
+      '1',
+      '-d',
+      '1',
+      '--json',
+    ]);
+    assert.equal(r.code, 0, r.err + r.out);
+    const s = JSON.parse(r.out.trim());
+    // 2 s at 200 msg/s were sent and all of them arrived; only the second second is measured.
+    assert.ok(s.sent >= 350, `sent ${s.sent}`);
+    assert.equal(s.received, s.sent);
+    assert.equal(s.lost, 0);
+    assert.ok(
+      s.latency_us.count >= 150 && s.latency_us.count <= 250,
+      `latency samples ${s.latency_us.count}`,
+    );
+    assert.ok(s.msgs_per_s >= 150 && s.msgs_per_s <= 250, `msgs/s ${s.msgs_per_s}`);
+    assert.ok(s.duration_s >= 0.9 && s.duration_s < 1.5, `window ${s.duration_s} s`);
+  });
+
   it('bench conn - connects -c clients and reports the connect rate; --mark-phases brackets the window on stderr; bad flags exit 2', {
     timeout: 90_000,
   }, async () => {

@@ -41,7 +41,9 @@ Options:
   -r, --rate N             messages/s per publisher (0 = as fast as the closed loop allows)
   --max-outstanding N      closed loop: published but undelivered messages at most (default 10000)
   --inflight N             QoS 1/2 window per publisher (default 32)
-  -d, --duration SECS      publishing time (default 10)
+  -d, --duration SECS      publishing time measured (default 10)
+  --warmup SECS            publish this long first, unmeasured (default 0): a broker with a JIT (Petrel,
+                           Aedes) runs its first messages through the interpreter and compiles the hot path
   --connect-rate N         connections per second (default: 200 handshakes at a time per worker)
   -w, --workers N          worker threads (default 2)
   --nap MS                 sleep after each event-loop turn that read something, so reads come in batches
@@ -158,6 +160,7 @@ export async function runBench(argv: string[]): Promise<BenchSummary | undefined
         'max-outstanding': { type: 'string' },
         inflight: { type: 'string' },
         duration: { type: 'string', short: 'd' },
+        warmup: { type: 'string' },
         'connect-rate': { type: 'string' },
         workers: { type: 'string', short: 'w' },
         nap: { type: 'string' },
@@ -246,6 +249,7 @@ export async function runBench(argv: string[]): Promise<BenchSummary | undefined
   filter = s('filter') ?? filter;
   const size = num('-s', s('size'), 64, 16);
   const duration = num('-d', s('duration'), 10);
+  const warmup = num('--warmup', s('warmup'), 0);
   const nWorkers = Math.max(1, num('-w', s('workers'), 2, 1));
   // A nap lengthens every round trip: at QoS 1/2 with few subscribers their in-flight windows bound the rate,
   // so only fan-out shapes nap there.
@@ -353,11 +357,17 @@ export async function runBench(argv: string[]): Promise<BenchSummary | undefined
     // Publish for `duration`; count what arrives inside the window.
     const marks = v['mark-phases'] === true;
     if (marks) process.stderr.write('phase: window\n');
+    const recvBefore = total(RECEIVED);
+    for (const w of workers) w.postMessage({ type: 'start' });
+    if (warmup > 0) {
+      await new Promise((r) => setTimeout(r, warmup * 1000));
+      for (const w of workers) w.postMessage({ type: 'measure' });
+    }
     const cpuStart = process.cpuUsage();
     const t0 = performance.now();
     const recv0 = total(RECEIVED);
-    for (const w of workers) w.postMessage({ type: 'start' });
-    let lastLine = { t: t0, sent: 0, recv: recv0 };
+    const sent0 = total(SENT);
+    let lastLine = { t: t0, sent: sent0, recv: recv0 };
     const progress = setInterval(() => {
       const now = performance.now();
       const sent = total(SENT);
@@ -385,7 +395,12 @@ export async function runBench(argv: string[]): Promise<BenchSummary | undefined
     const drainEnd = performance.now() + 10_000;
     let prev = -1;
     let still = performance.now();
-    while (nSubs > 0 && nPubs > 0 && total(RECEIVED) - recv0 < expected && performance.now() < drainEnd) {
+    while (
+      nSubs > 0 &&
+      nPubs > 0 &&
+      total(RECEIVED) - recvBefore < expected &&
+      performance.now() < drainEnd
+    ) {
       const r = total(RECEIVED);
       if (r !== prev) {
         prev = r;
@@ -445,7 +460,7 @@ export async function runBench(argv: string[]): Promise<BenchSummary | undefined
       reordered,
       unacked,
       refused,
-      sent_per_s: Math.round(sent1 / window),
+      sent_per_s: Math.round((sent1 - sent0) / window),
       msgs_per_s: Math.round((recv1 - recv0) / window),
       latency_us: {
         p50: Math.round(hist.quantile(0.5)),

@@ -17,6 +17,12 @@ export class Histogram {
     if (us > this.max) this.max = us;
   }
 
+  reset(): void {
+    this.counts.fill(0);
+    this.count = 0;
+    this.max = 0;
+  }
+
   merge(counts: readonly number[], max: number): void {
     for (let i = 0; i < SIZE; i++) {
       const c = counts[i] ?? 0;

@@ -43,7 +43,12 @@ export interface WorkerInit {
   counters: SharedArrayBuffer;
 }
 
-export type ToWorker = { type: 'start' } | { type: 'stop' } | { type: 'report' } | { type: 'close' };
+export type ToWorker =
+  | { type: 'start' }
+  | { type: 'measure' }
+  | { type: 'stop' }
+  | { type: 'report' }
+  | { type: 'close' };
 
 export interface SubReport {
   id: number;

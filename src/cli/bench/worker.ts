@@ -326,6 +326,10 @@ parentPort!.on('message', (m: ToWorker) => {
       for (const p of pubs) p.started = startedAt;
       schedule();
       return;
+    case 'measure':
+      // The warm-up is over: latencies count from here.
+      hist.reset();
+      return;
     case 'stop':
       void stop();
       return;
