@@ -78,20 +78,17 @@ function applies(r: AclRule, s: AclSubject, q: AclRequest): boolean {
   return true;
 }
 
-/** The first matching rule's permission, or undefined when none matches. */
-export function evaluate(
-  rules: readonly AclRule[],
-  s: AclSubject,
-  q: AclRequest,
-): { permission: 'allow' | 'deny'; rule: AclRule } | undefined {
-  for (const r of rules) {
+/** The first rule that matches (its `permission` decides), or undefined when none matches. */
+export function evaluate(rules: readonly AclRule[], s: AclSubject, q: AclRequest): AclRule | undefined {
+  for (let i = 0; i < rules.length; i++) {
+    const r = rules[i]!;
     if (!applies(r, s, q)) continue;
     const topic = r.literal === true ? r.topic : expand(r.topic, s);
     if (topic === undefined) continue;
     let hit: boolean;
     if (q.action === 'publish') hit = matchesTopic(topic, q.topic);
     else hit = covers(topic, q.topic);
-    if (hit) return { permission: r.permission, rule: r };
+    if (hit) return r;
   }
   return undefined;
 }

@@ -407,34 +407,36 @@ export class Security {
   private acl(r: AuthorizeRequest): Decision {
     const c = r.client;
     if (this.isSuperuser(c)) return IGNORE;
-    const acl = this.config.acl;
-    const v5 = c.protocolVersion === 5;
-    const deny = (reason: string): Decision =>
-      r.action === 'subscribe'
-        ? { result: 'deny', reasonCode: v5 ? acl.suback_deny_code : ReasonCode.UnspecifiedError, reason }
-        : {
-            result: 'deny',
-            reasonCode: ReasonCode.NotAuthorized,
-            reason,
-            disconnect: !v5 && acl.deny_action === 'disconnect',
-          };
     if (
       r.action === 'subscribe' &&
-      acl.sys_read === 'superusers' &&
+      this.config.acl.sys_read === 'superusers' &&
       this.aclActive &&
       (r.topic === '$SYS' || r.topic.startsWith('$SYS/'))
     )
-      return deny('$SYS is readable by superusers only');
-    const q = { action: r.action, topic: r.topic, qos: r.qos, retain: r.retain };
+      return this.aclDeny(r, '$SYS is readable by superusers only');
+    // The request is the ACL's question as it is (action, topic, QoS, retain): nothing to build per message.
     const tokenRules = this.grantOf(c)?.rules;
     const hit =
-      (tokenRules !== undefined ? evaluate(tokenRules, c, q) : undefined) ??
-      evaluate(this.yamlRules, c, q) ??
-      evaluate(this.fileRules, c, q);
+      (tokenRules !== undefined ? evaluate(tokenRules, c, r) : undefined) ??
+      evaluate(this.yamlRules, c, r) ??
+      evaluate(this.fileRules, c, r);
     const permission = hit?.permission ?? this.noMatch;
     if (permission === 'deny')
-      return deny(hit !== undefined ? `denied by ${hit.rule.source}` : 'no ACL rule allows it');
+      return this.aclDeny(r, hit !== undefined ? `denied by ${hit.source}` : 'no ACL rule allows it');
     return IGNORE;
+  }
+
+  private aclDeny(r: AuthorizeRequest, reason: string): Decision {
+    const acl = this.config.acl;
+    const v5 = r.client.protocolVersion === 5;
+    return r.action === 'subscribe'
+      ? { result: 'deny', reasonCode: v5 ? acl.suback_deny_code : ReasonCode.UnspecifiedError, reason }
+      : {
+          result: 'deny',
+          reasonCode: ReasonCode.NotAuthorized,
+          reason,
+          disconnect: !v5 && acl.deny_action === 'disconnect',
+        };
   }
 }
 

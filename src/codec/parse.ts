@@ -25,6 +25,9 @@ import type {
 import { readProperties, WILL_PROPERTIES } from './properties.js';
 import { Reader } from './wire.js';
 
+/** The cursor of every packet: parsing is synchronous and nothing keeps it, so one serves all. */
+const reader = new Reader(Buffer.alloc(0), 0, 0, false);
+
 /**
  * Parses the body of one packet whose fixed header has already been read: `first` is the fixed header's
  * first byte and [start, end) the variable header + payload. `version` is the protocol level in force on
@@ -40,7 +43,11 @@ export function parsePacket(
 ): Packet {
   const type = first >> 4;
   const flags = first & 0x0f;
-  const r = new Reader(buf, start, end, copy);
+  const r = reader;
+  r.buf = buf;
+  r.pos = start;
+  r.end = end;
+  r.copy = copy;
   switch (type) {
     case PacketType.Publish:
       return parsePublish(r, flags, version);
@@ -137,7 +144,7 @@ function parsePublish(r: Reader, flags: number, version: ProtocolVersion): Publi
   if (qos === 3) throw malformed('PUBLISH QoS bits must not both be 1 [MQTT-3.3.1-4]');
   const dup = (flags & 8) !== 0;
   if (dup && qos === 0) throw malformed('PUBLISH with QoS 0 must have DUP 0 [MQTT-3.3.1-2]');
-  const topic = r.utf8('PUBLISH topic name');
+  const topic = r.topic('PUBLISH topic name');
   const p: PublishPacket = {
     type: PacketType.Publish,
     topic,

@@ -84,13 +84,25 @@ export class Reader {
     this.pos += n;
     return readUtf8(this.buf, start, start + n, what);
   }
+
+  /** A PUBLISH Topic Name: a UTF-8 Encoded String, the same string as last time for a recent ASCII topic. */
+  topic(what: string): string {
+    const n = this.u16(what);
+    this.need(n, what);
+    const start = this.pos;
+    this.pos += n;
+    return readTopic(this.buf, start, start + n, what);
+  }
 }
 
 /** Copies [start, end) of buf into its own memory when `copy` is set, so it does not pin `buf`. */
 export function sliceOrCopy(buf: Buffer, start: number, end: number, copy: boolean): Buffer {
   if (!copy) return buf.subarray(start, end);
-  const out = Buffer.allocUnsafe(end - start);
-  buf.copy(out, 0, start, end);
+  const n = end - start;
+  const out = Buffer.allocUnsafe(n);
+  // Buffer#copy of part of a buffer makes a view object first: a small copy goes byte by byte instead.
+  if (n <= 256) for (let i = 0; i < n; i++) out[i] = buf[start + i]!;
+  else buf.copy(out, 0, start, end);
   return out;
 }
 
@@ -113,6 +125,37 @@ export function readUtf8(buf: Buffer, start: number, end: number, what: string):
   if (!isUtf8(view)) throw malformed(`${what}: string is not well-formed UTF-8 [MQTT-1.5.4-1]`);
   if (view.indexOf(0) !== -1) throw malformed(`${what}: string contains U+0000 [MQTT-1.5.4-2]`);
   return buf.utf8Slice(start, end);
+}
+
+/**
+ * Recently decoded topic names, direct-mapped by a hash of their bytes. Most traffic repeats its topics: a hit
+ * hands out the string decoded before instead of a new one (and the router finds its levels cached by it).
+ * Only ASCII names of at most TOPIC_MAX bytes are kept, so the table holds at most TOPIC_SLOTS × TOPIC_MAX bytes.
+ */
+const TOPIC_SLOTS = 1024;
+const TOPIC_MAX = 128;
+const recentTopics: (string | undefined)[] = new Array<string | undefined>(TOPIC_SLOTS).fill(undefined);
+
+export function readTopic(buf: Buffer, start: number, end: number, what: string): string {
+  const n = end - start;
+  if (n === 0 || n > TOPIC_MAX) return readUtf8(buf, start, end, what);
+  // FNV-1a over the bytes; stops at the first byte that is not plain ASCII (or NUL, an error readUtf8 reports).
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) {
+    const c = buf[i]!;
+    if (c === 0 || c >= 0x80) return readUtf8(buf, start, end, what);
+    h = Math.imul(h ^ c, 0x01000193);
+  }
+  const slot = h & (TOPIC_SLOTS - 1);
+  const known = recentTopics[slot];
+  if (known !== undefined && known.length === n) {
+    let i = 0;
+    while (i < n && known.charCodeAt(i) === buf[start + i]) i++;
+    if (i === n) return known;
+  }
+  const topic = buf.latin1Slice(start, end);
+  recentTopics[slot] = topic;
+  return topic;
 }
 
 /** Whether a payload is well-formed UTF-8 (for Payload Format Indicator 1, [MQTT-3.3.2-6]). */

@@ -5,6 +5,7 @@ import { ALLOW, type Decision } from '../hooks/hooks.js';
 import { validateTopicName } from '../topic/index.js';
 import { type PendingAuth, runAuthStep } from './auth.js';
 import { type ProtocolConnection, State } from './connection.js';
+import { topicLimits } from './options.js';
 
 /** CONNECT → validation, authentication, session, CONNACK (MQTT 5.0 §3.1, §3.2; 3.1.1 §3.1, §3.2). */
 export function handleConnect(c: ProtocolConnection, p: ConnectPacket): void | Promise<void> {
@@ -48,7 +49,7 @@ export function handleConnect(c: ProtocolConnection, p: ConnectPacket): void | P
   // Will checks.
   const will = p.will;
   if (will !== undefined) {
-    const bad = validateTopicName(will.topic, { maxLevels: o.maxTopicLevels, maxLength: o.maxTopicLength });
+    const bad = validateTopicName(will.topic, topicLimits(o));
     if (bad !== undefined) return refuse(c, ReasonCode.TopicNameInvalid, `will ${bad}`);
     // $SYS belongs to the broker: a client cannot plant a will there (MQTT 5.0 §4.7.2).
     if (will.topic === '$SYS' || will.topic.startsWith('$SYS/'))

@@ -1,3 +1,5 @@
+import type { TopicLimits } from '../topic/index.js';
+
 /** The protocol limits and capabilities a connection enforces and announces (from config `mqtt`). */
 export interface ProtocolOptions {
   maxPacketSize: number;
@@ -45,3 +47,13 @@ export const defaultProtocolOptions: ProtocolOptions = {
   writeHighWaterMark: 1_048_576,
   writeTimeout: 30,
 };
+
+let lastLimits: TopicLimits = { maxLevels: -1, maxLength: -1 };
+
+/** The topic limits of `o`, as the validators take them; the same object while they stay the same. */
+export function topicLimits(o: ProtocolOptions): TopicLimits {
+  const l = lastLimits;
+  if (l.maxLevels === o.maxTopicLevels && l.maxLength === o.maxTopicLength) return l;
+  lastLimits = { maxLevels: o.maxTopicLevels, maxLength: o.maxTopicLength };
+  return lastLimits;
+}

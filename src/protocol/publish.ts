@@ -3,6 +3,7 @@ import { isValidUtf8, PacketType, type PublishPacket, ReasonCode } from '../code
 import { ALLOW, type Decision } from '../hooks/hooks.js';
 import { validateTopicName } from '../topic/index.js';
 import type { ProtocolConnection } from './connection.js';
+import { topicLimits } from './options.js';
 
 /**
  * An inbound PUBLISH, as named steps: capability checks, topic alias, topic validation, QoS 2 dedupe,
@@ -40,7 +41,7 @@ export function handlePublish(c: ProtocolConnection, p: PublishPacket): void | P
       return c.closeWith(ReasonCode.ProtocolError, 'empty topic name without a topic alias');
     }
   }
-  const bad = validateTopicName(topic, { maxLevels: o.maxTopicLevels, maxLength: o.maxTopicLength });
+  const bad = validateTopicName(topic, topicLimits(o));
   if (bad !== undefined) {
     if (!c.isV5) return c.abort(`invalid topic name: ${bad}`);
     return c.closeWith(ReasonCode.TopicNameInvalid, bad);

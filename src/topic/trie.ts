@@ -140,7 +140,7 @@ export class TopicTrie<K, V> {
    * Filters starting with '+' or '#' do not match names starting with '$' [MQTT-4.7.2-1].
    */
   match(topic: string, visit: TrieVisitor<K, V>): void {
-    const levels = topic.split('/');
+    const levels = levelsOf(topic);
     matchFrom(this.#root, levels, topic.charCodeAt(0) === 0x24, visit);
   }
 
@@ -178,17 +178,55 @@ export class TopicTrie<K, V> {
   }
 }
 
+/**
+ * The levels of recently matched topic names. Most traffic repeats its topics, and the codec hands out one
+ * string per distinct recent topic (see `Reader.topic`), so a hit costs a lookup instead of a split. Never
+ * modify an array from here. Cleared when full: a stream of distinct topics costs a split and an insert each.
+ */
+const levelCache = new Map<string, string[]>();
+const LEVEL_CACHE_SIZE = 1024;
+
+function levelsOf(topic: string): string[] {
+  let levels = levelCache.get(topic);
+  if (levels === undefined) {
+    levels = topic.split('/');
+    if (levelCache.size >= LEVEL_CACHE_SIZE) levelCache.clear();
+    levelCache.set(topic, levels);
+  }
+  return levels;
+}
+
 function child<K, V>(node: FilterNode<K, V>, level: string): FilterNode<K, V> | undefined {
   if (level === '+') return node.plus;
   if (level === '#') return node.hash;
   return node.children?.get(level);
 }
 
+/** What `emitOne` hands each entry to: set around one `Map.forEach`, which (unlike for…of) allocates nothing. */
+const emitting: { visit: TrieVisitor<unknown, unknown> | undefined; filter: string } = {
+  visit: undefined,
+  filter: '',
+};
+
+function emitOne(this: typeof emitting, value: unknown, key: unknown): void {
+  this.visit!(key, value, this.filter);
+}
+
 function emit<K, V>(node: FilterNode<K, V>, visit: TrieVisitor<K, V>): void {
   const subs = node.subs;
   if (subs === undefined) return;
-  const filter = node.filter;
-  for (const [k, v] of subs) visit(k, v, filter);
+  const e = emitting;
+  // Restored afterwards: a visitor may match again (in this trie or another).
+  const outerVisit = e.visit;
+  const outerFilter = e.filter;
+  e.visit = visit as TrieVisitor<unknown, unknown>;
+  e.filter = node.filter;
+  try {
+    subs.forEach(emitOne, e);
+  } finally {
+    e.visit = outerVisit;
+    e.filter = outerFilter;
+  }
 }
 
 /**

@@ -43,8 +43,25 @@ function onSocketEnd(this: Tagged): void {
   this[kConn].protocol.onClose('connection closed by client');
   this.end();
 }
-function flush(c: SocketConnection): void {
-  c.flush();
+/**
+ * Connections that queued output in this event-loop turn. One nextTick flushes them all, instead of one
+ * nextTick per connection per turn. A connection that queues while the list is being flushed is appended and
+ * flushed in the same pass.
+ */
+const unflushed: SocketConnection[] = [];
+
+function flushAll(): void {
+  let i = 0;
+  try {
+    for (; i < unflushed.length; i++) unflushed[i]!.flush();
+  } finally {
+    if (i >= unflushed.length) unflushed.length = 0;
+    else {
+      // A flush threw: the connections after it still go out, on the next tick.
+      unflushed.splice(0, i + 1);
+      process.nextTick(flushAll);
+    }
+  }
 }
 
 /** A turn's packets up to this many bytes are copied into one buffer; larger batches go out with writev. */
@@ -65,8 +82,8 @@ export class SocketConnection implements ConnectionIO {
   private readonly decoder: Decoder;
   /** Transport counters (bytes, packets by type, PUBLISH by QoS): plain increments, read on scrape. */
   private readonly stats: Stats;
-  /** Packets written in this event-loop turn, sent together at its end. */
-  private out: Buffer[] | undefined;
+  /** Packets written in this event-loop turn, sent together at its end: one Buffer, or several in an array. */
+  private out: Buffer | Buffer[] | undefined;
   private outBytes = 0;
   private closing = false;
 
@@ -129,10 +146,12 @@ export class SocketConnection implements ConnectionIO {
   /** Holds `b` until the end of this event-loop turn; then everything goes out in one write. */
   private queue(b: Buffer): void {
     this.outBytes += b.length;
-    if (this.out === undefined) {
-      this.out = [b];
-      process.nextTick(flush, this);
-    } else this.out.push(b);
+    const out = this.out;
+    if (out === undefined) {
+      this.out = b;
+      if (unflushed.push(this) === 1) process.nextTick(flushAll);
+    } else if (Array.isArray(out)) out.push(b);
+    else this.out = [out, b];
   }
 
   flush(): void {
@@ -142,7 +161,7 @@ export class SocketConnection implements ConnectionIO {
     this.out = undefined;
     this.outBytes = 0;
     if (this.socket.destroyed) return;
-    if (out.length === 1) this.socket.write(out[0]!);
+    if (!Array.isArray(out)) this.socket.write(out);
     else if (n <= COPY_LIMIT) this.socket.write(Buffer.concat(out, n));
     else {
       // Large batches: one writev, no copy.
