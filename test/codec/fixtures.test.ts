@@ -152,6 +152,40 @@ describe('codec fixtures', () => {
     assert.deepStrictEqual(c.payload, Buffer.from('zz'), 'a view into its own buffer');
   });
 
+  test('decoder - topic names: a recent one decodes to the same string; distinct names sharing a cache slot, non-ASCII and long names decode to themselves', () => {
+    const publish = (topic: string): Buffer =>
+      encode(
+        { type: PacketType.Publish, topic, payload: Buffer.from('x'), qos: 0, retain: false, dup: false },
+        4,
+      );
+    const topicOf = (bytes: Buffer): string => {
+      const [p] = decodeAll(bytes);
+      assert.ok(p !== undefined && p.type === PacketType.Publish);
+      return p.topic;
+    };
+    const first = topicOf(publish('sensors/kitchen/temp'));
+    assert.equal(first, 'sensors/kitchen/temp');
+    assert.ok(Object.is(topicOf(publish('sensors/kitchen/temp')), first));
+    // 5,000 names in a 1,024-slot cache: many share a slot, and each must still come back as itself,
+    // in any order (a hit is checked byte for byte, never trusted on the hash).
+    const names = Array.from({ length: 5000 }, (_, i) => `d/${i}/t`);
+    const packets = names.map(publish);
+    for (const round of [0, 1]) {
+      for (let k = 0; k < names.length; k++) {
+        const i = round === 0 ? k : (k * 7919) % names.length;
+        assert.equal(topicOf(packets[i]!), names[i], `round ${round}, name ${i}`);
+      }
+    }
+    // Same length, one byte apart.
+    assert.equal(topicOf(publish('a/b/c')), 'a/b/c');
+    assert.equal(topicOf(publish('a/b/d')), 'a/b/d');
+    assert.equal(topicOf(publish('a/b/c')), 'a/b/c');
+    for (const name of ['température/°C', 'ß/ü', `long/${'x'.repeat(300)}`, `long/${'x'.repeat(299)}y`]) {
+      assert.equal(topicOf(publish(name)), name);
+      assert.equal(topicOf(publish(name)), name);
+    }
+  });
+
   test('decoder - a CONNECT switches the decoder to its protocol level', () => {
     const d = new Decoder();
     assert.equal(d.version, 4);
