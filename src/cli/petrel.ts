@@ -92,14 +92,7 @@ async function start(argv: string[]): Promise<void> {
       server.logger.error({ err: e }, 'tls_reload_failed');
     }
   });
-  try {
-    await server.listen();
-  } catch (e) {
-    server.logger.fatal({ err: e }, 'listen_failed');
-    const what = e instanceof Error && e.name === 'StoreError' ? 'cannot open storage' : 'cannot listen';
-    process.stderr.write(`petrel: ${what}: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exit(1);
-  }
+  // Installed before listening too: a signal while the listeners open still closes what is open.
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -112,6 +105,15 @@ async function start(argv: string[]): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  try {
+    await server.listen();
+  } catch (e) {
+    if (stopping) return; // closed while starting: stop() exits
+    server.logger.fatal({ err: e }, 'listen_failed');
+    const what = e instanceof Error && e.name === 'StoreError' ? 'cannot open storage' : 'cannot listen';
+    process.stderr.write(`petrel: ${what}: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  }
   process.on('SIGHUP', () => server.security.reload());
 }
 

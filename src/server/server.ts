@@ -1,8 +1,7 @@
 import { installSecurity, type Security } from '../auth/index.js';
 import { Broker, type Clock, systemClock } from '../broker/broker.js';
 import { defaultConfig, type PetrelConfig } from '../config/index.js';
-import { type HttpAddress, MetricsHttpServer } from '../metrics/http-server.js';
-import { LmdbStore } from '../persistence/lmdb-store.js';
+import type { HttpAddress, MetricsHttpServer } from '../metrics/http-server.js';
 import type { ProtocolOptions } from '../protocol/options.js';
 import { SysPublisher } from '../sys/sys-publisher.js';
 import { Listener } from '../transport/listener.js';
@@ -55,7 +54,8 @@ export class PetrelServer {
   readonly logger: Logger;
   /** `$SYS` topics and client events (undefined when `sys_interval` is 0). */
   readonly sys: SysPublisher | undefined;
-  private readonly http: MetricsHttpServer | undefined;
+  /** The HTTP listener, made by `listen()` (its modules, Fastify and prom-client, load only when it is on). */
+  private http: MetricsHttpServer | undefined;
   /** Authentication, ACL, limits and bans (src/auth); `security.reload()` re-reads password and acl files. */
   readonly security: Security;
   private readonly popts: ProtocolOptions;
@@ -83,7 +83,6 @@ export class PetrelServer {
     this.popts = protocolOptions(config);
     this.security = installSecurity(this.broker.hooks, config, this.logger);
     if (config.sys_interval > 0) this.sys = new SysPublisher(this.broker, { interval: config.sys_interval });
-    if (config.http !== null) this.http = new MetricsHttpServer(this.broker);
     const log = this.logger;
     this.broker.hooks.onError = (hook, err) => log.warn({ hook, err }, 'hook_failed');
     if (log.isLevelEnabled('debug')) {
@@ -102,6 +101,11 @@ export class PetrelServer {
   /** Opens every configured listener; resolves when all are bound. */
   async listen(): Promise<ListenerAddress[]> {
     await this.openStorage();
+    if (this.config.http !== null) {
+      // Loaded only when the HTTP listener is on (Fastify and prom-client are most of a broker's start-up).
+      const { MetricsHttpServer } = await import('../metrics/http-server.js');
+      this.http = new MetricsHttpServer(this.broker);
+    }
     for (let i = 0; i < this.config.listeners.length; i++) {
       const cfg = this.config.listeners[i]!;
       const l = new Listener(cfg, { broker: this.broker, opts: this.popts, logger: this.logger });
@@ -141,6 +145,7 @@ export class PetrelServer {
   private async openStorage(): Promise<void> {
     const st = this.config.storage;
     if (st.type !== 'embedded' || this.broker.persistence !== undefined) return;
+    const { LmdbStore } = await import('../persistence/lmdb-store.js');
     const store = new LmdbStore({ dir: st.dir, durability: st.durability, batchMs: st.batch_ms });
     await this.broker.attachStore(store, st.durability, st.memory_queue);
     this.logger.info(

@@ -3,7 +3,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket, type Server as TlsServer } from 'node:tls';
 import type { Logger } from 'pino';
-import { WebSocketServer } from 'ws';
+import type { WebSocketServer } from 'ws';
 import type { Broker } from '../broker/broker.js';
 import { ReasonCode } from '../codec/index.js';
 import type { ListenerConfig } from '../config/index.js';
@@ -80,13 +80,6 @@ export class Listener {
       } else this.http = createHttpServer();
       this.http.headersTimeout = handshakeTimeout;
       this.http.requestTimeout = handshakeTimeout;
-      this.wss = new WebSocketServer({
-        noServer: true,
-        perMessageDeflate: false,
-        // One WebSocket message may carry a whole packet plus a few small ones.
-        maxPayload: Math.min(ctx.opts.maxPacketSize + 64 * 1024, 268_435_460),
-        handleProtocols: (offered) => SUBPROTOCOLS.find((p) => offered.has(p)) ?? false,
-      });
       this.http.on('request', (req, res) => {
         const ok = pathOf(req) === (cfg as { path: string }).path;
         res.writeHead(ok ? 426 : 404, { 'content-type': 'text/plain', connection: 'close' });
@@ -99,8 +92,19 @@ export class Listener {
     this.server.on('connection', (s) => this.onSocket(s));
   }
 
-  listen(): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+  async listen(): Promise<void> {
+    if (this.cfg.type === 'ws' || this.cfg.type === 'wss') {
+      // Loaded on first use: a broker without WebSocket listeners never loads `ws`.
+      const { WebSocketServer } = await import('ws');
+      this.wss = new WebSocketServer({
+        noServer: true,
+        perMessageDeflate: false,
+        // One WebSocket message may carry a whole packet plus a few small ones.
+        maxPayload: Math.min(this.ctx.opts.maxPacketSize + 64 * 1024, 268_435_460),
+        handleProtocols: (offered) => SUBPROTOCOLS.find((p) => offered.has(p)) ?? false,
+      });
+    }
+    await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen({ host: this.cfg.host, port: this.cfg.port }, () => {
         this.server.off('error', reject);
