@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { ConfigError, loadConfig, type PetrelConfig } from '../config/index.js';
 import type { PetrelServer } from '../server/server.js';
 
@@ -115,6 +117,23 @@ async function start(argv: string[]): Promise<void> {
     process.exit(1);
   }
   process.on('SIGHUP', () => server.security.reload());
+  settleHeap();
+}
+
+/**
+ * One full garbage collection once start-up is done: what start-up made and keeps (modules, config, restored
+ * sessions and retained messages) moves to the old generation now, instead of being copied by the first
+ * young-generation collections under traffic (4–5 ms pauses each, instead of under 1 ms, in the first seconds).
+ * Node offers no call for it without --expose-gc; a context made while the flag is on has `gc`.
+ */
+function settleHeap(): void {
+  let gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) {
+    setFlagsFromString('--expose-gc');
+    gc = runInNewContext('gc') as (() => void) | undefined;
+    setFlagsFromString('--no-expose-gc');
+  }
+  gc?.();
 }
 
 async function main(): Promise<void> {
