@@ -246,7 +246,7 @@ const median = (xs: number[]): number => {
 const results = new Map<string, RunResult[]>(); // `${scenario}|${broker}`
 const started = Date.now();
 process.stderr.write(
-  `petrel bench compare: ${chosen.length} scenarios × ${BROKERS.join('/')} × ${reps} reps, ${duration} s each (latency 5 s) after ${warmup} s of warm-up, MQTT 3.1.1\n`,
+  `petrel bench compare: ${chosen.length} scenarios × ${BROKERS.join('/')} × ${reps} reps, ${duration} s each (latency at least 5 s) after ${warmup} s of warm-up, MQTT 3.1.1\n`,
 );
 for (let r = 0; r < reps; r++) {
   for (const [si, sc] of chosen.entries()) {
@@ -329,7 +329,7 @@ process.stdout.write(
   `\n${line(header)}\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|\n${table.map(line).join('\n')}\n`,
 );
 process.stdout.write(
-  `\n${reps} reps × ${duration} s (latency 5 s) after ${warmup} s of warm-up, medians; ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}; ` +
+  `\n${reps} reps × ${duration} s (latency at least 5 s) after ${warmup} s of warm-up, medians; ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}; ` +
     `${Math.round((Date.now() - started) / 1000)} s in all. Ratios > 1 favour Petrel for rates, < 1 for latency and memory.\n`,
 );
 if (values.json)
