@@ -185,8 +185,11 @@ export class TopicTrie<K, V> {
  */
 const levelCache = new Map<string, string[]>();
 const LEVEL_CACHE_SIZE = 1024;
+/** Longer names are split every time: the cache holds at most LEVEL_CACHE_SIZE × LEVEL_CACHE_MAX characters. */
+const LEVEL_CACHE_MAX = 128;
 
 function levelsOf(topic: string): string[] {
+  if (topic.length > LEVEL_CACHE_MAX) return topic.split('/');
   let levels = levelCache.get(topic);
   if (levels === undefined) {
     levels = topic.split('/');
