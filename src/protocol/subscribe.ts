@@ -9,6 +9,7 @@ import { ALLOW, type Decision, type MaybePromise } from '../hooks/hooks.js';
 import type { Delivery, Subscription } from '../session/session.js';
 import { isWildcardFilter, parseSharedFilter, validateTopicFilter } from '../topic/index.js';
 import type { ProtocolConnection } from './connection.js';
+import { topicLimits } from './options.js';
 
 /**
  * SUBSCRIBE → one reason code per filter (granted QoS or a failure), SUBACK, then the retained messages
@@ -30,7 +31,7 @@ export function handleSubscribe(c: ProtocolConnection, p: SubscribePacket): void
     let rc: number = ReasonCode.Success;
     let group: string | undefined;
     let topicFilter = filter;
-    const bad = validateTopicFilter(filter, { maxLevels: o.maxTopicLevels, maxLength: o.maxTopicLength });
+    const bad = validateTopicFilter(filter, topicLimits(o));
     if (bad !== undefined) {
       rc = ReasonCode.TopicFilterInvalid;
     } else {
@@ -119,10 +120,7 @@ export function handleUnsubscribe(c: ProtocolConnection, p: UnsubscribePacket): 
   const session = c.session!;
   const codes: number[] = [];
   for (const f of p.topicFilters) {
-    const bad = validateTopicFilter(f, {
-      maxLevels: c.opts.maxTopicLevels,
-      maxLength: c.opts.maxTopicLength,
-    });
+    const bad = validateTopicFilter(f, topicLimits(c.opts));
     if (bad !== undefined) codes.push(ReasonCode.TopicFilterInvalid);
     else codes.push(c.broker.unsubscribe(session, f) ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted);
   }
