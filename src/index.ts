@@ -1,20 +1,15 @@
 /** Petrel's public API, for embedding the broker as a library. */
-export {
-  Broker,
-  type BrokerOptions,
-  type ClientHandle,
-  type Clock,
-  NEVER_EXPIRES,
-  Stats,
-  systemClock,
-} from './broker/broker.js';
-export type { Message } from './broker/message.js';
+export { Broker, type BrokerOptions, type ClientHandle } from './broker/broker.js';
 export * as codec from './codec/index.js';
 export { ConfigError, defaultConfig, loadConfig, type PetrelConfig, parseConfig } from './config/index.js';
+export type { ClientInfo } from './core/client-info.js';
+export { type Clock, systemClock } from './core/clock.js';
+export { NEVER_EXPIRES } from './core/limits.js';
+export type { Message } from './core/message.js';
+export { Stats } from './core/stats.js';
 export {
   type AuthenticateRequest,
   type AuthorizeRequest,
-  type ClientInfo,
   type Decision,
   Hooks,
 } from './hooks/hooks.js';

@@ -5,15 +5,15 @@
  */
 import { type FSWatcher, watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import type { Message } from '../broker/message.js';
 import { ReasonCode } from '../codec/index.js';
 import { ConfigError, type PetrelConfig } from '../config/index.js';
+import type { ClientInfo } from '../core/client-info.js';
+import type { Message } from '../core/message.js';
 import type { AuthContext, AuthStep } from '../hooks/enhanced-auth.js';
 import {
   ALLOW,
   type AuthenticateRequest,
   type AuthorizeRequest,
-  type ClientInfo,
   type Decision,
   type Hooks,
   IGNORE,

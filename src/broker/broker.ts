@@ -1,9 +1,14 @@
 import type { QoS, Will } from '../codec/index.js';
-import { ALLOW, type ClientInfo, type Decision, Hooks } from '../hooks/hooks.js';
+import type { ClientInfo } from '../core/client-info.js';
+import { type Clock, systemClock } from '../core/clock.js';
+import { MAX_TIMER_MS, NEVER_EXPIRES } from '../core/limits.js';
+import { forwardedProperties, isExpired, type Message } from '../core/message.js';
+import type { ShareStrategy } from '../core/share.js';
+import { Stats } from '../core/stats.js';
+import { ALLOW, type Decision, Hooks } from '../hooks/hooks.js';
 import type { Durability, Store } from '../persistence/store.js';
 import { RetainedStore } from '../retain/retained-store.js';
 import { Router } from '../router/router.js';
-import type { ShareStrategy } from '../router/shared.js';
 import {
   type Delivery,
   Session,
@@ -11,11 +16,7 @@ import {
   type SessionObserver,
   type Subscription,
 } from '../session/session.js';
-import { forwardedProperties, isExpired, type Message } from './message.js';
 import { Persistence } from './persistence.js';
-
-/** Session Expiry Interval meaning "never expires". */
-export const NEVER_EXPIRES = 0xffffffff;
 
 export interface BrokerOptions {
   maxQueuedMessages: number;
@@ -31,59 +32,12 @@ export interface BrokerOptions {
   sharedGroups?: Record<string, ShareStrategy>;
 }
 
-/** Injected time source, so tests can drive timers. */
-export interface Clock {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): ReturnType<typeof setTimeout>;
-  clearTimeout(t: ReturnType<typeof setTimeout>): void;
-}
-
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    t.unref();
-    return t;
-  },
-  clearTimeout: (t) => clearTimeout(t),
-};
-
 /** A live client connection as the broker sees it (to take it over or shut it down). */
 export interface ClientHandle {
   readonly clientId: string;
   /** Ends the connection from the server side with an MQTT 5 reason code (DISCONNECT for v5 clients). */
   disconnect(reasonCode: number, reason: string): void;
 }
-
-/** Counters; `$SYS` and Prometheus read them. Names as metrics: dotted lowercase. */
-export class Stats {
-  'messages.received' = 0;
-  'messages.sent' = 0;
-  'messages.acked' = 0;
-  'messages.retained' = 0;
-  'messages.dropped.queue_full' = 0;
-  'messages.dropped.expired' = 0;
-  'messages.dropped.too_large' = 0;
-  'messages.dropped.qos0_offline' = 0;
-  'messages.dropped.no_subscribers' = 0;
-  'messages.dropped.not_authorized' = 0;
-  'connections.accepted' = 0;
-  'connections.rejected' = 0;
-  'sessions.expired' = 0;
-  'wills.published' = 0;
-  /** Bytes read from / written to client streams (counted by the transport). */
-  'bytes.received' = 0;
-  'bytes.sent' = 0;
-  /** Packets from / to clients by MQTT packet type (index 1..15), counted by the transport. */
-  readonly packetsReceived = new Float64Array(16);
-  readonly packetsSent = new Float64Array(16);
-  /** PUBLISH packets from / to clients by QoS (index 0..2), counted by the transport. */
-  readonly publishReceived = new Float64Array(3);
-  readonly publishSent = new Float64Array(3);
-}
-
-/** Largest delay setTimeout takes; longer ones are chained. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * The broker's domain core: sessions, the router, retained messages and hooks. No sockets: protocol

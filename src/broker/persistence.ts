@@ -1,3 +1,4 @@
+import type { Message } from '../core/message.js';
 import type { Durability, Store, StoredEntry, StoredSession } from '../persistence/store.js';
 import {
   type Delivery,
@@ -6,7 +7,6 @@ import {
   type SessionJournal,
   unqueued,
 } from '../session/session.js';
-import type { Message } from './message.js';
 
 interface Ref {
   id: number;

@@ -2,20 +2,11 @@
 // Keys are snake_case, both in YAML and in the resolved object. `PetrelConfig` is the fully resolved shape
 // (every default filled in); `parseConfig` in load.ts turns user YAML into it.
 import { type Static, Type } from '@sinclair/typebox';
+import { SHARE_STRATEGIES } from '../core/share.js';
 import { AclSchema, AuthSchema, BansSchema, LimitsSchema } from './auth-schema.js';
 
 const u16 = (def: number, min: number, description: string) =>
   Type.Integer({ minimum: min, maximum: 65535, default: def, description });
-
-export const SHARE_STRATEGIES = [
-  'random',
-  'round_robin',
-  'round_robin_per_group',
-  'sticky',
-  'hash_clientid',
-  'hash_topic',
-  'local',
-] as const;
 
 function ShareStrategySchema(def: (typeof SHARE_STRATEGIES)[number] | undefined, description: string) {
   return Type.Union(

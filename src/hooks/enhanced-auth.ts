@@ -2,7 +2,7 @@
  * MQTT 5 enhanced authentication (§4.12): a mechanism, named by its Authentication Method, runs an exchange
  * of AUTH packets with the client, at CONNECT and again for re-authentication (AUTH 0x19).
  */
-import type { MaybePromise } from './hooks.js';
+import type { MaybePromise } from '../core/types.js';
 
 export interface AuthContext {
   readonly clientId: string;

@@ -8,8 +8,9 @@
  * A decide handler may answer synchronously or with a Promise; the core stays synchronous when all do.
  */
 
-import type { Message } from '../broker/message.js';
-import type { ProtocolVersion } from '../codec/index.js';
+import type { ClientInfo } from '../core/client-info.js';
+import type { Message } from '../core/message.js';
+import type { MaybePromise } from '../core/types.js';
 import type { EnhancedAuthMechanism } from './enhanced-auth.js';
 
 export type Decision =
@@ -19,22 +20,6 @@ export type Decision =
   | { result: 'ignore' };
 export const ALLOW: Decision = { result: 'allow' };
 export const IGNORE: Decision = { result: 'ignore' };
-
-export interface ClientInfo {
-  readonly clientId: string;
-  readonly username: string | undefined;
-  readonly remoteAddress: string;
-  readonly remotePort: number;
-  readonly listener: string;
-  readonly protocolVersion: ProtocolVersion;
-  /** Common Name of the client's verified TLS certificate (tls / wss listeners), if it sent one. */
-  readonly certCommonName?: string | undefined;
-  /** Set once CONNECT is accepted (the `client.connected` / `client.disconnected` hooks have them). */
-  readonly keepAlive?: number;
-  readonly cleanStart?: boolean;
-  /** Ends the connection from the server side (MQTT 5: DISCONNECT with `reasonCode`); absent when not live. */
-  disconnect?(reasonCode: number, reason: string): void;
-}
 
 export interface AuthenticateRequest extends ClientInfo {
   readonly password: Buffer | undefined;
@@ -51,7 +36,6 @@ export interface AuthorizeRequest {
   readonly size?: number;
 }
 
-export type MaybePromise<T> = T | Promise<T>;
 export type DecideHandler<R> = (req: R) => MaybePromise<Decision>;
 
 export interface NotifyEvents {

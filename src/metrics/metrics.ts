@@ -1,7 +1,7 @@
 import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Broker } from '../broker/broker.js';
-import { PETREL_VERSION } from '../sys/version.js';
+import { PETREL_VERSION } from '../core/version.js';
 
 /** Packet type names by MQTT packet type number (labels of the packet counters). */
 const PACKET_NAMES = [

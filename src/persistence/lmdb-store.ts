@@ -10,8 +10,8 @@ import {
   writeSync,
 } from 'node:fs';
 import { type Database, open, type RootDatabase } from 'lmdb';
-import type { Message } from '../broker/message.js';
 import type { QoS } from '../codec/index.js';
+import type { Message } from '../core/message.js';
 import {
   type Durability,
   type EntrySummary,

@@ -1,4 +1,4 @@
-import type { Message } from '../broker/message.js';
+import type { Message } from '../core/message.js';
 import {
   type RestoredQueue,
   type RestoredState,

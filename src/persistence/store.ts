@@ -1,5 +1,5 @@
-import type { Message } from '../broker/message.js';
 import type { QoS, Will } from '../codec/index.js';
+import type { Message } from '../core/message.js';
 import type { ShareRef, Subscription } from '../session/session.js';
 
 /**

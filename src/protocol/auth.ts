@@ -1,19 +1,11 @@
 import { type AuthPacket, PacketType, ReasonCode } from '../codec/index.js';
-import type { AuthExchange, AuthStep } from '../hooks/enhanced-auth.js';
-import type { MaybePromise } from '../hooks/hooks.js';
-import { type ProtocolConnection, State } from './connection.js';
-
-/** An enhanced-authentication exchange in progress on a connection (at CONNECT or re-authentication). */
-export interface PendingAuth {
-  exchange: AuthExchange;
-  /** Authenticated: `data` is the final Authentication Data for CONNACK / AUTH 0x00. */
-  success(data: Buffer | undefined): void;
-  fail(reasonCode: number, reason: string): void;
-}
+import type { MaybePromise } from '../core/types.js';
+import type { AuthStep } from '../hooks/enhanced-auth.js';
+import { type Conn, type PendingAuth, State } from './state.js';
 
 /** Applies one step's outcome: another AUTH 0x18 round, or the exchange's end. */
 export function runAuthStep(
-  c: ProtocolConnection,
+  c: Conn,
   pending: PendingAuth,
   step: MaybePromise<AuthStep>,
 ): void | Promise<void> {
@@ -54,7 +46,7 @@ export function runAuthStep(
  * AUTH from the client (MQTT 5.0 §3.15, §4.12): 0x18 continues the exchange in progress; 0x19 starts
  * re-authentication with the method of the CONNECT [MQTT-4.12.1-1]. Anything else is a Protocol Error.
  */
-export function handleAuth(c: ProtocolConnection, p: AuthPacket): void | Promise<void> {
+export function handleAuth(c: Conn, p: AuthPacket): void | Promise<void> {
   const method = p.properties?.authenticationMethod;
   if (c.authMethod === undefined) return protocolError(c, 'AUTH without enhanced authentication');
   if (method !== c.authMethod)
@@ -94,7 +86,7 @@ export function handleAuth(c: ProtocolConnection, p: AuthPacket): void | Promise
  * A Protocol Error in AUTH. During the CONNECT exchange the refusal is a CONNACK 0x82 (no DISCONNECT before
  * CONNACK [MQTT-3.14.0-1]), as for any other packet before CONNACK; once connected, DISCONNECT 0x82.
  */
-function protocolError(c: ProtocolConnection, reason: string): void {
+function protocolError(c: Conn, reason: string): void {
   const pending = c.auth;
   if (c.state === State.Connecting && pending !== undefined) {
     c.auth = undefined;

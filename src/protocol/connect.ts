@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { NEVER_EXPIRES } from '../broker/broker.js';
 import { type ConnectPacket, isValidUtf8, PacketType, type Properties, ReasonCode } from '../codec/index.js';
+import { NEVER_EXPIRES } from '../core/limits.js';
 import { ALLOW, type Decision } from '../hooks/hooks.js';
 import { validateTopicName } from '../topic/index.js';
-import { type PendingAuth, runAuthStep } from './auth.js';
-import { type ProtocolConnection, State } from './connection.js';
+import { runAuthStep } from './auth.js';
 import { topicLimits } from './options.js';
+import { type Conn, type PendingAuth, State } from './state.js';
 
 /** CONNECT → validation, authentication, session, CONNACK (MQTT 5.0 §3.1, §3.2; 3.1.1 §3.1, §3.2). */
-export function handleConnect(c: ProtocolConnection, p: ConnectPacket): void | Promise<void> {
+export function handleConnect(c: Conn, p: ConnectPacket): void | Promise<void> {
   const o = c.opts;
   const v5 = p.protocolVersion === 5;
   c.protocolVersion = p.protocolVersion;
@@ -228,7 +228,7 @@ const WILL_DENIED: Decision = {
 const V3_CONNACK_FITS = new Set([0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8a]);
 
 /** CONNACK with a failure reason code, then close [MQTT-3.2.2-7] [MQTT-3.2.2-5]. */
-function refuse(c: ProtocolConnection, reasonCode: number, reason: string): void {
+function refuse(c: Conn, reasonCode: number, reason: string): void {
   if (c.protocolVersion === 5) {
     const props = c.requestProblemInformation ? { reasonString: reason } : undefined;
     c.io.send({ type: PacketType.Connack, sessionPresent: false, reasonCode, properties: props });

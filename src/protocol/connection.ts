@@ -11,45 +11,19 @@ import {
   reasonCodeName,
   type Will,
 } from '../codec/index.js';
-import type { ClientInfo } from '../hooks/hooks.js';
+import type { ConnectionInfo } from '../core/client-info.js';
 import type { Delivery, Outlet, Session } from '../session/session.js';
 import { handlePuback, handlePubcomp, handlePubrec, handlePubrel } from './ack.js';
-import { handleAuth, type PendingAuth } from './auth.js';
+import { handleAuth } from './auth.js';
 import { handleConnect } from './connect.js';
 import { handleDisconnect } from './disconnect.js';
 import { keepAliveSweeper } from './keepalive.js';
 import type { ProtocolOptions } from './options.js';
 import { handlePublish } from './publish.js';
+import { type Conn, type ConnectionIO, type PendingAuth, State } from './state.js';
 import { handleSubscribe, handleUnsubscribe } from './subscribe.js';
 
-/** What a protocol connection needs from its transport. The server's socket glue implements it. */
-export interface ConnectionIO {
-  /** Encodes `p` for the connection's protocol version and writes it (writes in one tick are coalesced). */
-  send(p: Packet): void;
-  /** Flushes what was written, then closes the stream. The transport then calls `onClose`. */
-  close(): void;
-  /** Drops the stream at once, unsent data included (a peer that does not read). */
-  destroy(): void;
-  /** Stops / resumes reading from the stream (while an asynchronous step such as authentication runs). */
-  pause(): void;
-  resume(): void;
-  /** Bytes written but not yet flushed to the OS. */
-  readonly writableLength: number;
-}
-
-/** What the transport knows about a stream: the client's address (after a PROXY header), listener, TLS peer. */
-export interface ConnectionInfo {
-  remoteAddress: string;
-  remotePort: number;
-  listener: string;
-  /** Common Name of the client's verified TLS certificate. */
-  certCommonName?: string;
-  /** TLS `use_cn_as_username`: the username is `certCommonName` (none without a verified certificate). */
-  usernameFromCert?: boolean;
-}
-
-export const State = { AwaitingConnect: 0, Connecting: 1, Connected: 2, Closed: 3 } as const;
-export type State = (typeof State)[keyof typeof State];
+export type { ConnectionIO } from './state.js';
 
 type Step = void | Promise<void>;
 
@@ -58,7 +32,7 @@ type Step = void | Promise<void>;
  * `ConnectionIO.send`. The per-packet-family logic lives in connect.ts, publish.ts, subscribe.ts, ack.ts and
  * disconnect.ts. It is the session's `Outlet` while connected and the broker's `ClientHandle`.
  */
-export class ProtocolConnection implements Outlet, ClientHandle, ClientInfo {
+export class ProtocolConnection implements Outlet, ClientHandle, Conn {
   readonly broker: Broker;
   readonly io: ConnectionIO;
   readonly opts: ProtocolOptions;

@@ -1,12 +1,12 @@
-import { NEVER_EXPIRES } from '../broker/broker.js';
 import { type DisconnectPacket, ReasonCode } from '../codec/index.js';
-import type { ProtocolConnection } from './connection.js';
+import { NEVER_EXPIRES } from '../core/limits.js';
+import type { Conn } from './state.js';
 
 /**
  * DISCONNECT from the client: 0x00 discards the will [MQTT-3.14.4-3], 0x04 keeps it; MQTT 5 may change
  * the Session Expiry Interval, but not from 0 to non-zero [MQTT-3.14.2-2].
  */
-export function handleDisconnect(c: ProtocolConnection, p: DisconnectPacket): void {
+export function handleDisconnect(c: Conn, p: DisconnectPacket): void {
   if (c.isV5) {
     const expiry = p.properties?.sessionExpiryInterval;
     if (expiry !== undefined) {

@@ -1,4 +1,5 @@
-import type { Broker, Clock } from '../broker/broker.js';
+import type { Broker } from '../broker/broker.js';
+import type { Clock } from '../core/clock.js';
 
 /** What the sweeper needs from a connection. */
 export interface KeepAliveClient {

@@ -27,27 +27,6 @@ export interface ProtocolOptions {
   writeTimeout: number;
 }
 
-export const defaultProtocolOptions: ProtocolOptions = {
-  maxPacketSize: 1_048_576,
-  maxKeepalive: 65_535,
-  receiveMaximum: 32,
-  maxInflight: 32,
-  topicAliasMaximum: 10,
-  maxSessionExpiry: 0xffffffff,
-  maxTopicLevels: 128,
-  maxTopicLength: 65_535,
-  maxClientIdLength: 65_535,
-  connectTimeout: 10,
-  maximumQos: 2,
-  retainAvailable: true,
-  wildcardSubscriptionAvailable: true,
-  subscriptionIdentifierAvailable: true,
-  sharedSubscriptionAvailable: true,
-  responseInformation: 'response/${clientid}',
-  writeHighWaterMark: 1_048_576,
-  writeTimeout: 30,
-};
-
 let lastLimits: TopicLimits = { maxLevels: -1, maxLength: -1 };
 
 /** The topic limits of `o`, as the validators take them; the same object while they stay the same. */

@@ -1,15 +1,15 @@
-import { forwardedProperties, type Message } from '../broker/message.js';
 import { isValidUtf8, PacketType, type PublishPacket, ReasonCode } from '../codec/index.js';
+import { forwardedProperties, type Message } from '../core/message.js';
 import { ALLOW, type Decision } from '../hooks/hooks.js';
 import { validateTopicName } from '../topic/index.js';
-import type { ProtocolConnection } from './connection.js';
 import { topicLimits } from './options.js';
+import type { Conn } from './state.js';
 
 /**
  * An inbound PUBLISH, as named steps: capability checks, topic alias, topic validation, QoS 2 dedupe,
  * receive-maximum quota, authorization, then the broker's publish pipeline and the acknowledgement.
  */
-export function handlePublish(c: ProtocolConnection, p: PublishPacket): void | Promise<void> {
+export function handlePublish(c: Conn, p: PublishPacket): void | Promise<void> {
   const o = c.opts;
   const session = c.session!;
   if (p.qos > o.maximumQos)
@@ -105,7 +105,7 @@ export function handlePublish(c: ProtocolConnection, p: PublishPacket): void | P
 
 const SYS_DENIED: Decision = { result: 'deny', reason: '$SYS topics are reserved for the broker' };
 
-function route(c: ProtocolConnection, p: PublishPacket, msg: Message, d: Decision): void {
+function route(c: Conn, p: PublishPacket, msg: Message, d: Decision): void {
   if (c.session === undefined) return; // closed meanwhile
   if (d.result === 'deny') {
     c.broker.stats['messages.dropped.not_authorized']++;
@@ -127,7 +127,7 @@ function route(c: ProtocolConnection, p: PublishPacket, msg: Message, d: Decisio
     ack(c, p, n === 0 && c.isV5 ? ReasonCode.NoMatchingSubscribers : ReasonCode.Success, undefined);
 }
 
-function ack(c: ProtocolConnection, p: PublishPacket, reasonCode: number, reason: string | undefined): void {
+function ack(c: Conn, p: PublishPacket, reasonCode: number, reason: string | undefined): void {
   const packetId = p.packetId!;
   const properties = reason !== undefined && reasonCode >= 0x80 ? c.reasonProps(reason) : undefined;
   if (p.qos === 1) {

@@ -5,17 +5,18 @@ import {
   type SubscribePacket,
   type UnsubscribePacket,
 } from '../codec/index.js';
-import { ALLOW, type Decision, type MaybePromise } from '../hooks/hooks.js';
+import type { MaybePromise } from '../core/types.js';
+import { ALLOW, type Decision } from '../hooks/hooks.js';
 import type { Delivery, Subscription } from '../session/session.js';
 import { isWildcardFilter, parseSharedFilter, validateTopicFilter } from '../topic/index.js';
-import type { ProtocolConnection } from './connection.js';
 import { topicLimits } from './options.js';
+import type { Conn } from './state.js';
 
 /**
  * SUBSCRIBE → one reason code per filter (granted QoS or a failure), SUBACK, then the retained messages
  * of the granted filters per Retain Handling (MQTT 5.0 §3.8, §3.9).
  */
-export function handleSubscribe(c: ProtocolConnection, p: SubscribePacket): void | Promise<void> {
+export function handleSubscribe(c: Conn, p: SubscribePacket): void | Promise<void> {
   const o = c.opts;
   const subId = p.properties?.subscriptionIdentifiers?.[0];
   if (subId !== undefined && !o.subscriptionIdentifierAvailable) {
@@ -94,12 +95,7 @@ export function handleSubscribe(c: ProtocolConnection, p: SubscribePacket): void
   return apply(decisions as Decision[]);
 }
 
-function finish(
-  c: ProtocolConnection,
-  p: SubscribePacket,
-  subs: (Subscription | undefined)[],
-  codes: number[],
-): void {
+function finish(c: Conn, p: SubscribePacket, subs: (Subscription | undefined)[], codes: number[]): void {
   const session = c.session;
   if (session === undefined) return;
   const retained: Delivery[] = [];
@@ -116,7 +112,7 @@ function finish(
 }
 
 /** UNSUBSCRIBE → UNSUBACK with Success or No subscription existed per filter (MQTT 5.0 §3.10, §3.11). */
-export function handleUnsubscribe(c: ProtocolConnection, p: UnsubscribePacket): void {
+export function handleUnsubscribe(c: Conn, p: UnsubscribePacket): void {
   const session = c.session!;
   const codes: number[] = [];
   for (const f of p.topicFilters) {

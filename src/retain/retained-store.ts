@@ -1,4 +1,4 @@
-import { isExpired, type Message } from '../broker/message.js';
+import { isExpired, type Message } from '../core/message.js';
 import { TopicTree } from '../topic/index.js';
 
 export interface RetainedLimits {

@@ -1,8 +1,9 @@
-import type { Message } from '../broker/message.js';
 import type { QoS } from '../codec/index.js';
+import type { Message } from '../core/message.js';
+import type { ShareStrategy } from '../core/share.js';
 import type { Delivery, Session, Subscription } from '../session/session.js';
 import { TopicTrie } from '../topic/index.js';
-import { SharedGroup, type ShareStrategy } from './shared.js';
+import { SharedGroup } from './shared.js';
 
 export interface RouterOptions {
   /** Default strategy of shared subscription groups. */

@@ -1,25 +1,6 @@
-import type { Message } from '../broker/message.js';
+import type { Message } from '../core/message.js';
+import type { ShareStrategy } from '../core/share.js';
 import type { Session, ShareRef, Subscription } from '../session/session.js';
-
-/** How a shared subscription group picks the member that receives a message (MQTT 5.0 §4.8.2). */
-export type ShareStrategy =
-  | 'random'
-  | 'round_robin'
-  | 'round_robin_per_group'
-  | 'sticky'
-  | 'hash_clientid'
-  | 'hash_topic'
-  | 'local';
-
-export const SHARE_STRATEGIES: readonly ShareStrategy[] = [
-  'random',
-  'round_robin',
-  'round_robin_per_group',
-  'sticky',
-  'hash_clientid',
-  'hash_topic',
-  'local',
-];
 
 /** 32-bit FNV-1a: a stable hash so one publisher (or topic) keeps landing on the same member. */
 export function fnv1a(s: string): number {

@@ -1,6 +1,7 @@
 import { installSecurity, type Security } from '../auth/index.js';
-import { Broker, type Clock, systemClock } from '../broker/broker.js';
+import { Broker } from '../broker/broker.js';
 import { defaultConfig, type PetrelConfig } from '../config/index.js';
+import { type Clock, systemClock } from '../core/clock.js';
 import type { HttpAddress, MetricsHttpServer } from '../metrics/http-server.js';
 import type { ProtocolOptions } from '../protocol/options.js';
 import { SysPublisher } from '../sys/sys-publisher.js';

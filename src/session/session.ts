@@ -1,6 +1,6 @@
-import { isExpired, type Message } from '../broker/message.js';
 import type { QoS, Will } from '../codec/index.js';
-import type { ClientInfo } from '../hooks/hooks.js';
+import type { ClientInfo } from '../core/client-info.js';
+import { isExpired, type Message } from '../core/message.js';
 import { DeliveryQueue } from './deque.js';
 
 /** A subscription as the session holds it (MQTT 5 options for every protocol version). */

@@ -1,8 +1,8 @@
 import { hostname } from 'node:os';
 import type { Broker } from '../broker/broker.js';
-import type { Message } from '../broker/message.js';
-import type { ClientInfo } from '../hooks/hooks.js';
-import { PETREL_VERSION } from './version.js';
+import type { ClientInfo } from '../core/client-info.js';
+import type { Message } from '../core/message.js';
+import { PETREL_VERSION } from '../core/version.js';
 
 export interface SysOptions {
   /** Seconds between `$SYS/broker/…` updates; 0 turns `$SYS` (and client events) off. */

@@ -7,7 +7,7 @@ import type { WebSocketServer } from 'ws';
 import type { Broker } from '../broker/broker.js';
 import { ReasonCode } from '../codec/index.js';
 import type { ListenerConfig } from '../config/index.js';
-import type { ConnectionInfo } from '../protocol/connection.js';
+import type { ConnectionInfo } from '../core/client-info.js';
 import type { ProtocolOptions } from '../protocol/options.js';
 import { type ProxyAddress, readProxyHeader } from './proxy-protocol.js';
 import { SocketConnection, socketClosed } from './socket-connection.js';

@@ -6,7 +6,8 @@ import {
   type ProtocolVersion,
   ReasonCode,
 } from '../codec/index.js';
-import { type ConnectionInfo, type ConnectionIO, ProtocolConnection } from '../protocol/connection.js';
+import type { ConnectionInfo } from '../core/client-info.js';
+import { type ConnectionIO, ProtocolConnection } from '../protocol/connection.js';
 import type { ProtocolOptions } from '../protocol/options.js';
 
 /** What a transport feeds decoded packets and stream events to: a ProtocolConnection, or a ConnectRefuser. */

@@ -1,8 +1,10 @@
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
-import type { Broker, Stats } from '../broker/broker.js';
+import type { Broker } from '../broker/broker.js';
 import { Decoder, encode, type Packet, PacketType } from '../codec/index.js';
-import type { ConnectionInfo, ConnectionIO } from '../protocol/connection.js';
+import type { ConnectionInfo } from '../core/client-info.js';
+import type { Stats } from '../core/stats.js';
+import type { ConnectionIO } from '../protocol/connection.js';
 import type { ProtocolOptions } from '../protocol/options.js';
 import { type PacketSink, sinkFor } from './sink.js';
 import { feedChunk } from './socket-connection.js';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Broker, type ClientHandle } from '../../src/broker/broker.js';
-import type { Message } from '../../src/broker/message.js';
 import type { Will } from '../../src/codec/index.js';
+import type { Message } from '../../src/core/message.js';
 import { FakeClock } from '../helpers/clock.js';
 
 const DAY = 86_400;

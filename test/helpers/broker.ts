@@ -2,9 +2,9 @@ import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import type { Clock } from '../../src/broker/broker.js';
 import { Decoder, encode, type Packet, type ProtocolVersion } from '../../src/codec/index.js';
 import { defaultConfig, type PetrelConfig } from '../../src/config/index.js';
+import type { Clock } from '../../src/core/clock.js';
 import { createLogger } from '../../src/server/logger.js';
 import { PetrelServer } from '../../src/server/server.js';
 

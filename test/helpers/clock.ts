@@ -1,4 +1,4 @@
-import type { Clock } from '../../src/broker/broker.js';
+import type { Clock } from '../../src/core/clock.js';
 
 /** A manual clock: timers fire only when `advance` moves time past them. */
 export class FakeClock implements Clock {

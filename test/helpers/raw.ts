@@ -5,7 +5,6 @@
  * fails at the first unexpected packet with the packet in the message, instead of on a later field access.
  */
 import assert from 'node:assert/strict';
-import type { Message } from '../../src/broker/message.js';
 import {
   type ConnackPacket,
   type ConnectPacket,
@@ -18,6 +17,7 @@ import {
   type SubackPacket,
   type Subscription,
 } from '../../src/codec/index.js';
+import type { Message } from '../../src/core/message.js';
 import { connectPacket, type RawClient, type TestBroker } from './broker.js';
 
 /** The protocol level's name, as test titles show it: `(3.1)`, `(3.1.1)`, `(5.0)`. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PacketType, ReasonCode } from '../../src/codec/index.js';
-import { PETREL_VERSION } from '../../src/sys/version.js';
+import { PETREL_VERSION } from '../../src/core/version.js';
 import { collect, startBroker, type TestBroker } from '../helpers/broker.js';
 import { connected, expectPacket, opt, publish, subscribe } from '../helpers/raw.js';
 

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import type { Message } from '../../src/broker/message.js';
+import type { Message } from '../../src/core/message.js';
 import { LmdbStore } from '../../src/persistence/lmdb-store.js';
 import { MemoryData, MemoryStore } from '../../src/persistence/memory-store.js';
 import { type Store, type StoredEntry, type StoredSession, StoreError } from '../../src/persistence/store.js';

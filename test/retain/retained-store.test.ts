@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Message } from '../../src/broker/message.js';
+import type { Message } from '../../src/core/message.js';
 import { RetainedStore } from '../../src/retain/retained-store.js';
 
 const msg = (topic: string, payload: string, from = 'client'): Message => ({

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Message } from '../../src/broker/message.js';
 import type { QoS } from '../../src/codec/index.js';
+import type { Message } from '../../src/core/message.js';
 import { Router } from '../../src/router/router.js';
 import {
   type Delivery,

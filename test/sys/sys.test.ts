@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PacketType, type PublishPacket, ReasonCode } from '../../src/codec/index.js';
-import { PETREL_VERSION } from '../../src/sys/version.js';
+import { PETREL_VERSION } from '../../src/core/version.js';
 import { type RawClient, startBroker } from '../helpers/broker.js';
 import { connected, expectPacket, opt, publish, settle, subscribe } from '../helpers/raw.js';
 

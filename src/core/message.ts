@@ -34,12 +34,6 @@ export function forwardedProperties(p: Properties | undefined): Properties | und
   return out;
 }
 
-/** Seconds left before `msg` expires (at least 1 while not expired), or undefined if it never expires. */
-export function remainingExpiry(msg: Message, now: number): number | undefined {
-  if (msg.expiresAt === 0) return undefined;
-  return Math.max(1, Math.ceil((msg.expiresAt - now) / 1000));
-}
-
 export function isExpired(msg: Message, now: number): boolean {
   return msg.expiresAt !== 0 && msg.expiresAt <= now;
 }
