@@ -54,40 +54,40 @@ export function parsePacket(
     case PacketType.Puback:
     case PacketType.Pubrec:
     case PacketType.Pubcomp:
-      checkFlags(type, flags, 0);
+      checkFlags(type, flags, 0, version);
       return parseAckLike(r, type, version);
     case PacketType.Pubrel:
-      checkFlags(type, flags, 0b0010);
+      checkFlags(type, flags, 0b0010, version);
       return parseAckLike(r, type, version);
     case PacketType.Connect:
-      checkFlags(type, flags, 0);
+      checkFlags(type, flags, 0, version);
       return parseConnect(r);
     case PacketType.Connack:
-      checkFlags(type, flags, 0);
+      checkFlags(type, flags, 0, version);
       return parseConnack(r, version);
     case PacketType.Subscribe:
-      checkFlags(type, flags, 0b0010);
+      checkFlags(type, flags, 0b0010, version);
       return parseSubscribe(r, version);
     case PacketType.Suback:
-      checkFlags(type, flags, 0);
+      checkFlags(type, flags, 0, version);
       return parseSuback(r, version);
     case PacketType.Unsubscribe:
-      checkFlags(type, flags, 0b0010);
+      checkFlags(type, flags, 0b0010, version);
       return parseUnsubscribe(r, version);
     case PacketType.Unsuback:
-      checkFlags(type, flags, 0);
+      checkFlags(type, flags, 0, version);
       return parseUnsuback(r, version);
     case PacketType.Pingreq:
     case PacketType.Pingresp:
-      checkFlags(type, flags, 0);
+      checkFlags(type, flags, 0, version);
       if (r.remaining() !== 0) throw malformed(`${name(type)} must have a remaining length of 0`);
       return { type } as Packet;
     case PacketType.Disconnect:
-      checkFlags(type, flags, 0);
+      checkFlags(type, flags, 0, version);
       return parseDisconnect(r, version);
     case PacketType.Auth:
       if (version !== 5) throw malformed('AUTH packets exist only in MQTT 5.0 (packet type 15 is reserved)');
-      checkFlags(type, flags, 0);
+      checkFlags(type, flags, 0, version);
       return parseAuth(r);
     default:
       throw malformed('packet type 0 is reserved [MQTT-2.1.2]');
@@ -115,8 +115,13 @@ function name(type: number): string {
   ][type]!;
 }
 
-function checkFlags(type: number, flags: number, expected: number): void {
-  if (flags !== expected) {
+/**
+ * The fixed-header flag rule of MQTT 3.1.1 and 5.0 [MQTT-2.2.2-1] [MQTT-2.2.2-2]. MQTT 3.1 (level 3) has no such
+ * rule: its DUP / QoS / RETAIN bits exist on every packet and a retried PUBREL, SUBSCRIBE or UNSUBSCRIBE carries
+ * DUP (MQTT 3.1 §2.1, e.g. `6a 02 00 01`), so level 3 packets are not checked (as Mosquitto does).
+ */
+function checkFlags(type: number, flags: number, expected: number, version: ProtocolVersion): void {
+  if (flags !== expected && version !== 3) {
     throw malformed(
       `${name(type)} fixed header flags must be 0b${expected.toString(2).padStart(4, '0')}, got 0b${flags
         .toString(2)

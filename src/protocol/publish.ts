@@ -17,6 +17,13 @@ export function handlePublish(c: Conn, p: PublishPacket): void | Promise<void> {
   if (p.retain && !o.retainAvailable)
     return c.closeWith(ReasonCode.RetainNotSupported, 'retain is not available');
 
+  // A Subscription Identifier is the server's to send: a client's PUBLISH with one is a Protocol Error
+  // [MQTT-3.3.4-6].
+  if (p.properties?.subscriptionIdentifiers !== undefined)
+    return c.closeWith(
+      ReasonCode.ProtocolError,
+      'a PUBLISH from a client must not carry a Subscription Identifier',
+    );
   let topic = p.topic;
   if (c.isV5) {
     const alias = p.properties?.topicAlias;

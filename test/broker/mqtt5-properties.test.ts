@@ -358,6 +358,18 @@ describe('mqtt5 properties', { concurrency: true }, () => {
     assert.deepEqual(await settle(sub), []);
   });
 
+  it('subscription identifiers - a PUBLISH from a client carrying a Subscription Identifier gets DISCONNECT 0x82 and is not forwarded [MQTT-3.3.4-6] (5.0)', async () => {
+    await using b = await startBroker();
+    const sub = await connected(b, 5, 'sub');
+    await subscribe(sub, 't', 1);
+    const r = await connected(b, 5, 'pub');
+    r.send(pub('t', 'x', 1, 7, { subscriptionIdentifiers: [5] }));
+    const d = await expectPacket(r, PacketType.Disconnect);
+    assert.equal(d.reasonCode, ReasonCode.ProtocolError);
+    assert.equal(await r.waitClosed(), true);
+    assert.deepEqual(await settle(sub), []);
+  });
+
   it('payload format - valid UTF-8 with indicator 1 is forwarded with the indicator [MQTT-3.3.2-4]; indicator 0 lets any bytes through (5.0)', async () => {
     await using b = await startBroker();
     const sub = await connected(b, 5, 'sub');

@@ -10,7 +10,17 @@ import {
   ReasonCode,
 } from '../../src/codec/index.js';
 import { connectPacket, type RawClient, startBroker, type TestBroker } from '../helpers/broker.js';
-import { connected, expectPacket, opt, publish, settle, subscribe, VERSION_NAME } from '../helpers/raw.js';
+import {
+  connected,
+  disconnected,
+  expectPacket,
+  opt,
+  persistent,
+  publish,
+  settle,
+  subscribe,
+  VERSION_NAME,
+} from '../helpers/raw.js';
 
 function pub(topic: string, payload: string, qos: QoS, packetId?: number, dup = false): PublishPacket {
   return {
@@ -32,6 +42,32 @@ function tap(r: RawClient): () => string {
 }
 
 describe('qos', () => {
+  it('qos - MQTT 3.1: a QoS 2 flow completes after a reconnect with PUBREL DUP=1 (`6a 02 00 01`), and a SUBSCRIBE / UNSUBSCRIBE retry with DUP=1 is answered (MQTT 3.1 §2.1)', async () => {
+    await using b = await startBroker();
+    const sub = await connected(b, 3, 'sub31');
+    await subscribe(sub, [opt('t31', 2)]);
+    let p = await connected(b, 3, persistent(3, 'pub31'));
+    p.send(pub('t31', 'once', 2, 1));
+    assert.deepEqual(await p.next(), { type: PacketType.Pubrec, packetId: 1, reasonCode: 0 });
+    const gone = disconnected(b, 'pub31');
+    p.destroy();
+    await gone;
+    p = await connected(b, 3, persistent(3, 'pub31'));
+    p.write('6a 02 00 01'); // PUBREL, DUP=1, QoS 1: the retry of an MQTT 3.1 client
+    assert.deepEqual(await p.next(), { type: PacketType.Pubcomp, packetId: 1, reasonCode: 0 });
+    p.write('8a 08 00 02 00 03 74 33 31 01'); // SUBSCRIBE with DUP=1: t31 at QoS 1
+    const ack = await expectPacket(p, PacketType.Suback);
+    assert.deepEqual([ack.packetId, ack.reasonCodes], [2, [1]]);
+    p.write('aa 07 00 03 00 03 74 33 31'); // UNSUBSCRIBE with DUP=1
+    assert.equal((await expectPacket(p, PacketType.Unsuback)).packetId, 3);
+    const got = (await settle(sub)) as PublishPacket[];
+    assert.deepEqual(
+      got.map((m) => [m.type, m.payload.toString()]),
+      [[PacketType.Publish, 'once']],
+      'delivered exactly once',
+    );
+  });
+
   for (const v of [3, 4, 5] as const) {
     it(`qos - inbound QoS 1 PUBLISH is answered with PUBACK for its packet id [MQTT-4.3.2-4] (${VERSION_NAME[v]})`, async () => {
       await using b = await startBroker();

@@ -558,6 +558,24 @@ describe('codec malformed input', () => {
     assert.equal(out.length, 2);
   });
 
+  test('MQTT 3.1 §2.1 - level 3 PUBREL, SUBSCRIBE and UNSUBSCRIBE retries with DUP set are accepted', () => {
+    // The fixed-header flag rule [MQTT-2.2.2-1] is 3.1.1's and 5.0's; MQTT 3.1 sets DUP on a retry.
+    const d = new Decoder({ protocolVersion: 3 });
+    const out: Packet[] = [];
+    const err = d.feed(hex('6a 02 00 01   8a 06 00 02 00 01 61 01   aa 05 00 03 00 01 61'), out);
+    assert.equal(err, undefined, err?.message);
+    assert.deepEqual(
+      out.map((p) => [p.type, 'packetId' in p ? p.packetId : undefined]),
+      [
+        [6, 1],
+        [8, 2],
+        [10, 3],
+      ],
+    );
+    // The same bytes at level 4 break the rule.
+    assert.equal(new Decoder({ protocolVersion: 4 }).feed(hex('6a 02 00 01'), [])?.reasonCode, MALFORMED);
+  });
+
   test('decoder - stays failed after an error, even for valid input', () => {
     const d = new Decoder();
     const out: Packet[] = [];
